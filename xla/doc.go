@@ -1,0 +1,19 @@
+// Package xla turns a backend spec into a GoMLX backend that can differentiate everything
+// DPS needs, and caches compiled executables.
+//
+// Specs:
+//
+//	embedded            GoMLX's pure-Go backend plus the ops its autodiff needs and lacks
+//	                    (Pad, Reverse), a fixed and faster convolution (im2col + one matrix
+//	                    product) and sequential op scheduling (no deadlock). The default.
+//	go                  an alias of embedded.
+//	xla:<name>          an XLA PJRT plugin by name ("cuda", "cpu", "tpu"), searched in
+//	                    PJRT_PLUGIN_LIBRARY_PATH, the standard GoMLX places and inside JAX
+//	                    installations (jax_plugins/xla_<name>*/xla_<name>_plugin.so).
+//	xla:<absolute path> an XLA PJRT plugin file.
+//
+// Nothing is downloaded unless the spec carries the ",auto_install" option; the
+// GOMLX_NO_AUTO_INSTALL environment variable forbids even that.
+//
+// New is the entry point; Cache keys compiled executables by function, shapes and backend.
+package xla
