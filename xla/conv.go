@@ -8,7 +8,6 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/shapeinference"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 // maxIm2colPieces bounds the number of slices im2col may build (min(kernel taps, output
@@ -49,10 +48,10 @@ func normaliseConv(spatial int, axes backends.ConvolveAxesConfig, strides []int,
 	return p
 }
 
-// ConvGeneral replaces SimpleGo's convolution with im2col + one matrix product:
-// transpose to channels-last, pad (interior padding = input dilation), cut min(taps,
-// outputs) strided slices into a [B·O, taps·C] patch matrix, multiply by the kernel
-// reshaped to [taps·C, Cout]. Parameters are normalised first, which also avoids the two
+// ConvGeneral replaces SimpleGo's convolution with im2col + one matrix product: move to
+// [C, B, spatial...], pad (interior padding = input dilation), cut min(taps, outputs)
+// strided slices into a [C·taps, B·O] patch matrix, multiply the kernel reshaped to
+// [Cout, C·taps] by it. Parameters are normalised first, which also avoids the two
 // SimpleGo bugs (nil strides read as 0; strided-conv gradients with nil kernel dilation).
 func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
 	strides []int, paddings [][2]int, inputDilations, kernelDilations []int,
@@ -92,112 +91,86 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 			p.inputDilations, p.kernelDilat, p.channelGroups, p.batchGroups)
 	}
 
-	// Channels-last input: [B, spatial..., C].
-	perm := append(append([]int{axes.InputBatch}, axes.InputSpatial...), axes.InputChannels)
-	x := e.transpose(input, perm...)
+	// Work layout [C, B, spatial...]: the patch matrix is then [C·T, B·O] and the product
+	// kernel [Cout, C·T] × patches gives [Cout, B·O], whose long rows suit the GEMM; for
+	// NCHW with batch 1 no transpose moves data.
+	x := e.transpose(input, append([]int{axes.InputChannels, axes.InputBatch}, axes.InputSpatial...)...)
 
 	// Padding and input dilation.
 	padCfg := make([]backends.PadAxis, S+2)
 	needPad := false
 	for i := 0; i < S; i++ {
-		padCfg[i+1] = backends.PadAxis{Start: p.paddings[i][0], End: p.paddings[i][1], Interior: p.inputDilations[i] - 1}
-		needPad = needPad || padCfg[i+1] != (backends.PadAxis{})
+		padCfg[i+2] = backends.PadAxis{Start: p.paddings[i][0], End: p.paddings[i][1], Interior: p.inputDilations[i] - 1}
+		needPad = needPad || padCfg[i+2] != (backends.PadAxis{})
 	}
 	if needPad {
 		zero := e.do(func() (backends.Op, error) { return b.Builder.Constant(zeroOf(inShape.DType)) })
 		x = e.do(func() (backends.Op, error) { return b.Pad(x, zero, padCfg...) })
 	}
 
-	// Patch matrix [B·O, T·C], tap-major then channel.
+	// Patch matrix [C·T, B·O], channel-major then tap.
 	var patches backends.Op
 	switch {
-	case T == 1 && allOnes(p.strides) && sameDims(e.shape(x).Dimensions[1:S+1], O):
-		patches = e.reshape(x, B*nO, C)
+	case T == 1 && allOnes(p.strides) && sameDims(e.shape(x).Dimensions[2:], O):
+		patches = e.reshape(x, C, B*nO)
 	case T <= nO:
-		// One strided slice per kernel tap: each is [B, O..., C].
+		// One strided slice per kernel tap: each is [C, B, O...].
 		pieces := make([]backends.Op, 0, T)
 		for tap := range T {
 			k := unflatten(tap, K)
 			starts := make([]int, S+2)
-			limits := append([]int{B}, make([]int, S+1)...)
-			steps := append([]int{1}, append(append([]int{}, p.strides...), 1)...)
-			limits[S+1] = C
+			limits := append([]int{C, B}, make([]int, S)...)
+			steps := append([]int{1, 1}, p.strides...)
 			for i := 0; i < S; i++ {
-				starts[i+1] = k[i] * p.kernelDilat[i]
-				limits[i+1] = starts[i+1] + (O[i]-1)*p.strides[i] + 1
+				starts[i+2] = k[i] * p.kernelDilat[i]
+				limits[i+2] = starts[i+2] + (O[i]-1)*p.strides[i] + 1
 			}
-			pieces = append(pieces, e.slice(x, starts, limits, steps))
+			pieces = append(pieces, e.reshape(e.slice(x, starts, limits, steps), C, 1, B*nO))
 		}
-		patches = e.reshape(e.concat(S+1, pieces...), B*nO, T*C)
+		patches = e.reshape(e.concat(1, pieces...), C*T, B*nO)
 	default:
 		// Fewer outputs than taps (the kernel gradient): one window slice per output
-		// position, each [B, K..., C] → [B, 1, T·C].
+		// position, each [C, B, K...] → [C, B, T, 1]; then B moves behind T.
 		pieces := make([]backends.Op, 0, nO)
 		for pos := range nO {
 			o := unflatten(pos, O)
 			starts := make([]int, S+2)
-			limits := append([]int{B}, make([]int, S+1)...)
-			steps := append([]int{1}, append(append([]int{}, p.kernelDilat...), 1)...)
-			limits[S+1] = C
+			limits := append([]int{C, B}, make([]int, S)...)
+			steps := append([]int{1, 1}, p.kernelDilat...)
 			for i := 0; i < S; i++ {
-				starts[i+1] = o[i] * p.strides[i]
-				limits[i+1] = starts[i+1] + (K[i]-1)*p.kernelDilat[i] + 1
+				starts[i+2] = o[i] * p.strides[i]
+				limits[i+2] = starts[i+2] + (K[i]-1)*p.kernelDilat[i] + 1
 			}
-			pieces = append(pieces, e.reshape(e.slice(x, starts, limits, steps), B, 1, T*C))
+			pieces = append(pieces, e.reshape(e.slice(x, starts, limits, steps), C, B, T, 1))
 		}
-		patches = e.reshape(e.concat(1, pieces...), B*nO, T*C)
+		patches = e.reshape(e.transpose(e.concat(3, pieces...), 0, 2, 1, 3), C*T, B*nO)
 	}
 
-	// Kernel as [T, Cin/groups, Cout].
-	kperm := append(append([]int{}, axes.KernelSpatial...), axes.KernelInputChannels, axes.KernelOutputChannels)
+	// Kernel as [Cout, Cin/groups·T]; with groups, [g, Cout/g, Cin/g·T] against
+	// patches [g, Cin/g·T, B·O].
+	kperm := append([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial...)
 	w := e.transpose(kernel, kperm...)
 	g := p.channelGroups
 	Cg := C / g
-	var out backends.Op
-	if g == 1 {
-		out = b.matmul(e, patches, e.reshape(w, T*C, Cout), B*nO, T*C, Cout)
-	} else {
-		lhs := e.reshape(patches, B*nO, T, g, Cg)
-		rhs := e.reshape(w, T, Cg, g, Cout/g)
-		out = e.do(func() (backends.Op, error) {
-			return b.Builder.DotGeneral(lhs, []int{1, 3}, []int{2}, rhs, []int{0, 1}, []int{2})
-		}) // [g, B·O, Cout/g]
-		out = e.reshape(e.transpose(out, 1, 0, 2), B*nO, Cout)
-	}
+	lhs := e.reshape(w, g, Cout/g, Cg*T)
+	rhs := e.reshape(patches, g, Cg*T, B*nO)
+	out := e.do(func() (backends.Op, error) {
+		return b.Builder.DotGeneral(lhs, []int{2}, []int{0}, rhs, []int{1}, []int{0})
+	})
 
-	// Back to the requested output layout.
-	out = e.reshape(out, append(append([]int{B}, O...), Cout)...)
+	// [g, Cout/g, B·O] → [Cout, B, O...] → the requested output layout.
+	out = e.reshape(out, append([]int{Cout, B}, O...)...)
 	operm := make([]int, S+2)
-	operm[axes.OutputBatch] = 0
-	operm[axes.OutputChannels] = S + 1
+	operm[axes.OutputChannels] = 0
+	operm[axes.OutputBatch] = 1
 	for i, a := range axes.OutputSpatial {
-		operm[a] = i + 1
+		operm[a] = i + 2
 	}
 	out = e.transpose(out, operm...)
 	if e.err != nil {
 		return nil, fmt.Errorf("ConvGeneral(input %s, kernel %s): %w", inShape, kShape, e.err)
 	}
 	return out, nil
-}
-
-// smallDotCrosses is SimpleGo's threshold (16 blocks of 64×64 float32) under which a
-// matrix product takes its single-threaded path, parallel only across batch entries.
-const smallDotCrosses = 16 * 64 * 64
-
-// matmul multiplies lhs [m, k] by rhs [k, n]. Products small enough for SimpleGo's
-// single-threaded path are split into one batch entry per core, so they use all cores.
-func (b *embeddedBuilder) matmul(e *emitter, lhs, rhs backends.Op, m, k, n int) backends.Op {
-	p := b.parallelism
-	if p > 1 && m*n <= smallDotCrosses && m%p == 0 && m/p >= 64 {
-		l := e.reshape(lhs, p, m/p, k)
-		r := e.do(func() (backends.Op, error) {
-			s := e.shape(rhs)
-			return b.Builder.BroadcastInDim(rhs, shapes.Make(s.DType, p, k, n), []int{1, 2})
-		})
-		out := e.do(func() (backends.Op, error) { return b.Builder.DotGeneral(l, []int{2}, []int{0}, r, []int{1}, []int{0}) })
-		return e.reshape(out, m, n)
-	}
-	return e.do(func() (backends.Op, error) { return b.Builder.DotGeneral(lhs, []int{1}, nil, rhs, []int{0}, nil) })
 }
 
 // zeroOf returns a one-element slice holding dtype's zero, as Constant wants.

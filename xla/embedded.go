@@ -58,7 +58,9 @@ func NewEmbedded(config string) (*Embedded, error) {
 	caps := simplego.Capabilities.Clone()
 	caps.Operations[backends.OpTypePad] = true
 	caps.Operations[backends.OpTypeReverse] = true
-	return &Embedded{Backend: inner.(*simplego.Backend), capabilities: caps, parallelism: parallelism}, nil
+	b := &Embedded{Backend: inner.(*simplego.Backend), capabilities: caps, parallelism: parallelism}
+	fastBackends.Store(b.Backend, struct{}{})
+	return b, nil
 }
 
 // Name implements backends.Backend.
@@ -135,7 +137,33 @@ func (e *emitter) transpose(x backends.Op, perm ...int) backends.Op {
 	if isIdentityPerm(perm) {
 		return x
 	}
+	dims := e.shape(x).Dimensions
+	if e.err == nil && movesOnlyUnitAxes(dims, perm) {
+		out := make([]int, len(perm))
+		for i, p := range perm {
+			out[i] = dims[p]
+		}
+		return e.reshape(x, out...)
+	}
 	return e.do(func() (backends.Op, error) { return e.b.Transpose(x, perm...) })
+}
+
+// movesOnlyUnitAxes says whether perm keeps the axes longer than 1 in their order, so the
+// transpose does not move data and is a reshape.
+func movesOnlyUnitAxes(dims, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if p >= len(dims) {
+			return false
+		}
+		if dims[p] != 1 {
+			if p < last {
+				return false
+			}
+			last = p
+		}
+	}
+	return true
 }
 
 func (e *emitter) concat(axis int, xs ...backends.Op) backends.Op {
