@@ -18,8 +18,8 @@ import (
 
 // Faster executors for the two ops that dominate a UNet step on the embedded backend:
 //
-//   - DotGeneral: SimpleGo's kernels run at 2–3 GFLOP/s on two cores where gonum's GEMM
-//     runs at 15–20; float32/float64 products in matrix layout go to gonum.
+//   - DotGeneral: SimpleGo's kernels run at 2–3 GFLOP/s on two cores; float32 products in
+//     matrix layout go to Sgemm (sgemm.go, 25–50 GFLOP/s), float64 ones to gonum's Dgemm.
 //   - Slice (im2col is made of strided slices): SimpleGo copies element by element with
 //     index arithmetic; we copy whole rows.
 //   - Add, Sub, Mul, Div with broadcasting: see fastbinary.go.
@@ -128,7 +128,7 @@ func matrixLayout(rank int, batch, contracting []int) (contractingFirst, ok bool
 }
 
 // fastDotGeneral runs a float32/float64 DotGeneral whose operands are in matrix layout on
-// gonum's GEMM; nil means "not handled".
+// Sgemm or gonum's Dgemm; nil means "not handled".
 func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
 	ls, err1 := backend.BufferShape(inputs[0])
 	rs, err2 := backend.BufferShape(inputs[1])
@@ -182,12 +182,12 @@ func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	one := func(i int) {
 		switch l := lf.(type) {
 		case []float32:
-			gemm.Sgemm(tA, tB, M, N, K, 1, l[i*M*K:(i+1)*M*K], lda, rf.([]float32)[i*K*N:(i+1)*K*N], ldb, 0, of.([]float32)[i*M*N:(i+1)*M*N], N)
+			Sgemm(tA, tB, M, N, K, l[i*M*K:(i+1)*M*K], lda, rf.([]float32)[i*K*N:(i+1)*K*N], ldb, of.([]float32)[i*M*N:(i+1)*M*N], N)
 		case []float64:
 			gemm.Dgemm(tA, tB, M, N, K, 1, l[i*M*K:(i+1)*M*K], lda, rf.([]float64)[i*K*N:(i+1)*K*N], ldb, 0, of.([]float64)[i*M*N:(i+1)*M*N], N)
 		}
 	}
-	// gonum parallelises one large product itself; many small ones go one per core.
+	// Sgemm and Dgemm parallelise one large product themselves; many small ones go one per core.
 	workers := min(B, runtime.GOMAXPROCS(0))
 	if B == 1 || M*N*K >= 64*64*64 || workers <= 1 {
 		for i := range B {
