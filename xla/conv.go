@@ -17,10 +17,10 @@ const maxIm2colPieces = 512
 
 // convParams are ConvGeneral's parameters with GoMLX's nil and zero defaults resolved.
 type convParams struct {
-	axes                                 backends.ConvolveAxesConfig
-	strides, inputDilations, kernelDilat []int
-	paddings                             [][2]int
-	channelGroups, batchGroups           int
+	axes                                     backends.ConvolveAxesConfig
+	strides, inputDilations, kernelDilations []int
+	paddings                                 [][2]int
+	channelGroups, batchGroups               int
 }
 
 func normaliseConv(spatial int, axes backends.ConvolveAxesConfig, strides []int, paddings [][2]int,
@@ -36,13 +36,13 @@ func normaliseConv(spatial int, axes backends.ConvolveAxesConfig, strides []int,
 		return out
 	}
 	p := convParams{
-		axes:           axes.Clone(),
-		strides:        ones(strides),
-		inputDilations: ones(inputDilations),
-		kernelDilat:    ones(kernelDilations),
-		paddings:       make([][2]int, spatial),
-		channelGroups:  max(channelGroups, 1),
-		batchGroups:    max(batchGroups, 1),
+		axes:            axes.Clone(),
+		strides:         ones(strides),
+		inputDilations:  ones(inputDilations),
+		kernelDilations: ones(kernelDilations),
+		paddings:        make([][2]int, spatial),
+		channelGroups:   max(channelGroups, 1),
+		batchGroups:     max(batchGroups, 1),
 	}
 	copy(p.paddings, paddings)
 	return p
@@ -67,7 +67,7 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 	}
 	p := normaliseConv(S, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
 	outShape, err := shapeinference.ConvGeneralOp(inShape, kShape, p.axes, p.strides, p.paddings,
-		p.inputDilations, p.kernelDilat, p.channelGroups, p.batchGroups)
+		p.inputDilations, p.kernelDilations, p.channelGroups, p.batchGroups)
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral(input %s, kernel %s): %w", inShape, kShape, err)
 	}
@@ -88,7 +88,7 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 		// GoMLX's autodiff never emits batch grouping; huge kernels on huge images are
 		// rare and would make too many slices: SimpleGo's direct loop, with sane params.
 		return b.Builder.ConvGeneral(input, kernel, p.axes, p.strides, p.paddings,
-			p.inputDilations, p.kernelDilat, p.channelGroups, p.batchGroups)
+			p.inputDilations, p.kernelDilations, p.channelGroups, p.batchGroups)
 	}
 
 	// Work layout [C, B, spatial...]: the patch matrix is then [C·T, B·O] and the product
@@ -111,7 +111,7 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 	// Patch matrix [C·T, B·O], channel-major then tap.
 	var patches backends.Op
 	switch {
-	case T == 1 && allOnes(p.strides) && sameDims(e.shape(x).Dimensions[2:], O):
+	case T == 1 && allOnes(p.strides) && slices.Equal(e.shape(x).Dimensions[2:], O):
 		patches = e.reshape(x, C, B*nO)
 	case T <= nO:
 		// One strided slice per kernel tap: each is [C, B, O...].
@@ -122,7 +122,7 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 			limits := append([]int{C, B}, make([]int, S)...)
 			steps := append([]int{1, 1}, p.strides...)
 			for i := 0; i < S; i++ {
-				starts[i+2] = k[i] * p.kernelDilat[i]
+				starts[i+2] = k[i] * p.kernelDilations[i]
 				limits[i+2] = starts[i+2] + (O[i]-1)*p.strides[i] + 1
 			}
 			pieces = append(pieces, e.reshape(e.slice(x, starts, limits, steps), C, 1, B*nO))
@@ -136,10 +136,10 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 			o := unflatten(pos, O)
 			starts := make([]int, S+2)
 			limits := append([]int{C, B}, make([]int, S)...)
-			steps := append([]int{1, 1}, p.kernelDilat...)
+			steps := append([]int{1, 1}, p.kernelDilations...)
 			for i := 0; i < S; i++ {
 				starts[i+2] = o[i] * p.strides[i]
-				limits[i+2] = starts[i+2] + (K[i]-1)*p.kernelDilat[i] + 1
+				limits[i+2] = starts[i+2] + (K[i]-1)*p.kernelDilations[i] + 1
 			}
 			pieces = append(pieces, e.reshape(e.slice(x, starts, limits, steps), C, B, T, 1))
 		}
@@ -189,5 +189,3 @@ func unflatten(flat int, dims []int) []int {
 }
 
 func allOnes(v []int) bool { return !slices.ContainsFunc(v, func(x int) bool { return x != 1 }) }
-
-func sameDims(a, b []int) bool { return slices.Equal(a, b) }

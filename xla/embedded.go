@@ -2,8 +2,6 @@ package xla
 
 import (
 	"fmt"
-	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -17,18 +15,22 @@ const EmbeddedName = "embedded"
 
 func init() {
 	backends.Register(EmbeddedName, func(config string) (backends.Backend, error) { return NewEmbedded(config) })
+	// GoMLX's own default is "xla", whose first use downloads a plugin: code that calls
+	// backends.New() without GOMLX_BACKEND gets the embedded backend instead.
+	backends.DefaultConfig = EmbeddedName
 }
 
 // Embedded is GoMLX's pure-Go backend (SimpleGo) with what DPS needs added: the Pad and
-// Reverse ops that autodiff of convolutions, pooling and slices emits, and a convolution
-// rewritten as im2col + one matrix product (which also sidesteps SimpleGo's convolution
-// bugs with nil strides and strided-convolution gradients). Ops run one at a time; the
-// matrix products inside still use all cores. That avoids SimpleGo's deadlock when
-// several matrix products run concurrently.
+// Reverse ops that autodiff of convolutions, pooling and slices emits (embedded.go); a
+// convolution rewritten as im2col + one matrix product, which also sidesteps SimpleGo's
+// convolution bugs with nil strides and strided-convolution gradients (conv.go);
+// matrix-product gradients and small pooling windows rewritten (rewrite.go); and faster
+// executors for matrix products, slices and broadcasting arithmetic (fastexec.go). Ops run
+// one at a time — SimpleGo deadlocks when several matrix products run concurrently — and
+// the heavy ones use all cores inside.
 type Embedded struct {
 	*simplego.Backend
 	capabilities backends.Capabilities
-	parallelism  int
 }
 
 var _ backends.Backend = (*Embedded)(nil)
@@ -37,13 +39,7 @@ var _ backends.Backend = (*Embedded)(nil)
 // options (e.g. "parallelism=2"); "ops_sequential" is always added.
 func NewEmbedded(config string) (*Embedded, error) {
 	opts := []string{"ops_sequential"}
-	parallelism := runtime.NumCPU() // SimpleGo's default
 	for _, o := range strings.Split(config, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(o), "parallelism="); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				parallelism = n
-			}
-		}
 		if o = strings.TrimSpace(o); o != "" && o != "ops_sequential" {
 			if o == "ops_parallel" {
 				return nil, &SpecError{Spec: "embedded," + config, Msg: "ops_parallel is refused: SimpleGo deadlocks when several matrix products run at once"}
@@ -58,7 +54,7 @@ func NewEmbedded(config string) (*Embedded, error) {
 	caps := simplego.Capabilities.Clone()
 	caps.Operations[backends.OpTypePad] = true
 	caps.Operations[backends.OpTypeReverse] = true
-	b := &Embedded{Backend: inner.(*simplego.Backend), capabilities: caps, parallelism: parallelism}
+	b := &Embedded{Backend: inner.(*simplego.Backend), capabilities: caps}
 	fastBackends.Store(b.Backend, struct{}{})
 	return b, nil
 }
@@ -71,7 +67,11 @@ func (b *Embedded) String() string { return EmbeddedName }
 
 // Description implements backends.Backend.
 func (b *Embedded) Description() string {
-	return "dpsflow embedded: pure Go (GoMLX SimpleGo + Pad, Reverse, im2col convolution)"
+	gemmKind := "gonum GEMM"
+	if haveSgemmKernel {
+		gemmKind = "AVX2/FMA GEMM"
+	}
+	return "dpsflow embedded: pure Go (GoMLX SimpleGo + Pad, Reverse, im2col convolution, " + gemmKind + ")"
 }
 
 // Capabilities implements backends.Backend.
@@ -79,16 +79,13 @@ func (b *Embedded) Capabilities() backends.Capabilities { return b.capabilities 
 
 // Builder implements backends.Backend.
 func (b *Embedded) Builder(name string) backends.Builder {
-	return &embeddedBuilder{Builder: b.Backend.Builder(name).(*simplego.Builder), parallelism: b.parallelism}
+	return &embeddedBuilder{Builder: b.Backend.Builder(name).(*simplego.Builder)}
 }
 
 // embeddedBuilder inherits every SimpleGo op and adds or replaces a few, composing them
 // from ops SimpleGo has, so compilation and execution stay SimpleGo's.
 type embeddedBuilder struct {
 	*simplego.Builder
-
-	// parallelism is how many cores SimpleGo's workers use.
-	parallelism int
 
 	// products records broadcasting Mul nodes (output → inputs) for ReduceSum's rewrite.
 	products map[backends.Op][2]backends.Op

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -238,6 +240,7 @@ func TestConvGeneralMatchesDirectConvolution(t *testing.T) {
 		{name: "groups", x: []int{2, 4, 5, 5}, k: []int{6, 2, 3, 3}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{1, 1}, {1, 1}}, groups: 2},
 		{name: "negative padding", x: []int{1, 1, 6, 6}, k: []int{1, 1, 2, 2}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{-1, 0}, {0, -2}}, groups: 1},
 		{name: "big kernel, few outputs", x: []int{2, 3, 9, 9}, k: []int{2, 3, 8, 7}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, groups: 1, expectFewerOuts: true},
+		{name: "too many pieces: direct loop", x: []int{1, 2, 30, 30}, k: []int{2, 2, 23, 23}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{11, 11}, {11, 11}}, groups: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -306,4 +309,54 @@ func TestEmbeddedRegisteredWithGoMLX(t *testing.T) {
 		t.Fatalf("GoMLX returned %q without Pad capability", b.Name())
 	}
 	_ = shapes.Make
+}
+
+func TestGoMLXDefaultIsEmbedded(t *testing.T) {
+	t.Setenv(backends.ConfigEnvVar, "")
+	os.Unsetenv(backends.ConfigEnvVar)
+	b, err := backends.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Name() != EmbeddedName {
+		t.Fatalf("backends.New() without %s gave %q, want %q (GoMLX's default would download XLA)", backends.ConfigEnvVar, b.Name(), EmbeddedName)
+	}
+}
+
+// TestConcurrentMatrixProductsFinish guards against SimpleGo's deadlock when several
+// matrix products run at once: graphs with independent products, executed from several
+// goroutines, must all finish (the bound is for a hang, not for speed). Plain SimpleGo
+// in its default mode hangs on this test.
+func TestConcurrentMatrixProductsFinish(t *testing.T) {
+	b := mustBackend(t)
+	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node {
+		var outs []*graph.Node
+		for i := range 6 {
+			y := graph.MulScalar(x, float64(i+1))
+			outs = append(outs, graph.ReduceAllSum(graph.Einsum("ij,jk->ik", y, x)))
+		}
+		return graph.Add(graph.Add(outs[0], outs[1]), graph.Add(graph.Add(outs[2], outs[3]), graph.Add(outs[4], outs[5])))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randND(rand.New(rand.NewPCG(1, 1)), 384, 384) // large enough for SimpleGo's worker-pool product path
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := exec.Exec(x.tensor())
+			done <- err
+		}()
+	}
+	timeout := time.After(5 * time.Minute)
+	for range 4 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("concurrent matrix products did not finish: deadlock")
+		}
+	}
 }
