@@ -41,9 +41,8 @@ func fastBinary(op binaryOp) func(*simplego.Backend, *simplego.Node, []*simplego
 	return func(backend *simplego.Backend, _ *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
 		ls, err1 := backend.BufferShape(inputs[0])
 		rs, err2 := backend.BufferShape(inputs[1])
-		if err1 != nil || err2 != nil || ls.DType != rs.DType || ls.Rank() != rs.Rank() || ls.Rank() == 0 ||
-			ls.Equal(rs) || ls.Size() == 1 || rs.Size() == 1 {
-			return nil // same shapes and scalars: SimpleGo's own loops are fine
+		if err1 != nil || err2 != nil || ls.DType != rs.DType || ls.Rank() != rs.Rank() || ls.Rank() == 0 || ls.Equal(rs) {
+			return nil // same shapes and rank-0 scalars: SimpleGo's own loops are fine
 		}
 		plan, ok := planBroadcast(ls.Dimensions, rs.Dimensions)
 		if !ok {

@@ -164,6 +164,7 @@ func TestBroadcastArithmeticMatchesSimpleGo(t *testing.T) {
 		{{1, 3, 1}, {4, 3, 5}},             // both broadcast
 		{{6, 1}, {1, 7}},                   // outer product
 		{{64, 40, 32}, {64, 1, 32}},        // large enough to split across cores
+		{{2, 3, 4}, {1, 1, 1}},             // a one-element operand of full rank
 	}
 	ops := map[string]func(x, y *graph.Node) *graph.Node{"add": graph.Add, "sub": graph.Sub, "mul": graph.Mul, "div": graph.Div}
 	hits := fastHits[backends.OpTypeMul].Load() + fastHits[backends.OpTypeDiv].Load()
