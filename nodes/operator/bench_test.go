@@ -15,7 +15,7 @@ import (
 )
 
 func BenchmarkOperators(b *testing.B) {
-	const n = 256
+	const n = 64
 	for _, task := range []struct {
 		name   string
 		params map[string]any

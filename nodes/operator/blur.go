@@ -190,7 +190,7 @@ func (b *Blur) dftPipeline(h, w int) pipeline {
 	p := b.k / 2
 	ph, pw := h+2*p, w+2*p
 	q := pw/2 + 1
-	// forward[u, i] = Σ_{m: reflectIndex(m−p) = i} e^{−2πi·u·m/P}: padding folded into the DFT.
+	// forward[u, i] = Σ_{m: reflect(m−p) = i} e^{−2πi·u·m/P}: padding folded into the DFT.
 	forward := func(n, pn, rows int) cmat {
 		m := cmat{rows: rows, cols: n, re: make([]float64, rows*n), im: make([]float64, rows*n)}
 		for u := range rows {

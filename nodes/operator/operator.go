@@ -1,16 +1,18 @@
 // Package operator provides the measurement operators of the DPS paper as graph functions
 // on NCHW image batches in [-1, 1] (float32 or float64, following the input):
 //
-//	inpainting        NewBoxInpainting, BoxInpaintingFor, NewRandomInpaintingFixed (paper:
-//	                  92 % dropped), NewRandomInpaintingRange (reference: [0.3, 0.7]),
-//	                  NewMaskInpainting                              Linear, Projector
-//	super_resolution  NewBicubicSR: MATLAB imresize bicubic, antialiased  Linear, Projector
-//	avgpool_sr        NewAvgPoolSR: mean of s×s blocks                    Linear, Projector
-//	gaussian_blur     NewGaussianBlur (61×61, σ 3), reflect padding      Linear
-//	motion_blur       NewMotionBlur (61×61 random trajectory, intensity 0.5)  Linear
-//	                  NewBlur: any odd k×k kernel summing to 1           Linear
-//	phase_retrieval   NewPhaseRetrieval: |centred orthonormal DFT| of the zero-padded image
-//	nonlinear_blur    NewNonlinearBlur: a small seeded network with a fixed latent code
+//	task              constructors                                      interfaces
+//	inpainting        NewBoxInpainting, BoxInpaintingFor,               Linear, Projector
+//	                  NewRandomInpaintingFixed (paper: 92 % dropped),
+//	                  NewRandomInpaintingRange (reference: [0.3, 0.7]),
+//	                  NewMaskInpainting
+//	super_resolution  NewBicubicSR (MATLAB imresize, antialiased)       Linear, Projector
+//	avgpool_sr        NewAvgPoolSR (mean of s×s blocks)                 Linear, Projector
+//	gaussian_blur     NewGaussianBlur (61×61, σ 3, reflect padding 30)  Linear
+//	motion_blur       NewMotionBlur (61×61 trajectory, intensity 0.5)   Linear
+//	(any blur)        NewBlur (an odd k×k kernel summing to 1)          Linear
+//	phase_retrieval   NewPhaseRetrieval (|centred orthonormal DFT| of the zero-padded image)
+//	nonlinear_blur    NewNonlinearBlur (a small seeded network, latent code drawn once)
 //
 // New builds any of them by the task names and parameters of the reference's YAML configs.
 //

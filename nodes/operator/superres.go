@@ -132,8 +132,12 @@ func cubic(x float64) float64 {
 
 // ResizeMatrix returns MATLAB imresize's bicubic resize of one axis of length n by scale,
 // as a row-major [out, n] matrix with out = ⌈n·scale⌉: row x holds the weights of output
-// pixel x (antialiased when scale < 1, normalised, symmetric borders).
+// pixel x (antialiased when scale < 1, normalised, symmetric borders). It is nil unless
+// n ≥ 1 and scale > 0.
 func ResizeMatrix(n int, scale float64) []float64 {
+	if n < 1 || !(scale > 0) || math.IsInf(scale, 0) {
+		return nil
+	}
 	out := int(math.Ceil(float64(n) * scale))
 	kernel, width := cubic, 4.0
 	if scale < 1 {
