@@ -23,6 +23,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // Kind names a sampler.
@@ -79,7 +80,7 @@ type Sampler struct {
 	noise   noise.Model
 	sched   *schedule.Schedule
 	backend backends.Backend
-	step    *Exec
+	step    *mlctx.Exec
 	init    *Exec
 }
 
@@ -123,7 +124,12 @@ func New(backend backends.Backend, p prior.Prior, sched *schedule.Schedule, op o
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
 	s := &Sampler{cfg: cfg, prior: p, op: op, noise: nm, sched: sched, backend: backend}
-	if s.step, err = NewExec(backend, s.buildStep); err != nil {
+	// Priors with weights in a context get them fed as graph inputs.
+	ctx := mlctx.New()
+	if wc, ok := p.(prior.WithContext); ok {
+		ctx = wc.Context()
+	}
+	if s.step, err = mlctx.NewExec(backend, ctx, func(_ *mlctx.Context, in []*Node) []*Node { return s.buildStep(in) }); err != nil {
 		return nil, err
 	}
 	if s.init, err = NewExec(backend, func(rng, like *Node) (*Node, *Node) { return RandomNormal(rng, like.Shape()) }); err != nil {
