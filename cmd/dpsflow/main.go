@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/spf13/cobra"
@@ -30,6 +31,13 @@ func exitCode(err error) int {
 	if errors.As(err, &specErr) || errors.As(err, &uErr) {
 		return 2
 	}
+	// cobra reports missing required flags, bad arguments and unknown commands as plain errors.
+	msg := err.Error()
+	for _, usage := range []string{"required flag(s)", "unknown command", "accepts ", "invalid argument"} {
+		if strings.Contains(msg, usage) {
+			return 2
+		}
+	}
 	return 1
 }
 
@@ -46,6 +54,6 @@ Sampling (Chung et al., ICLR 2023), on a pure-Go backend or on XLA (GPU, CPU, TP
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDoctorCmd(), newVersionCmd())
+	root.AddCommand(newDoctorCmd(), newVersionCmd(), newModelCmd(), newStepCmd(), newTrainCmd())
 	return root
 }

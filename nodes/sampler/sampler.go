@@ -80,6 +80,7 @@ type Sampler struct {
 	noise   noise.Model
 	sched   *schedule.Schedule
 	backend backends.Backend
+	ctx     *mlctx.Context
 	step    *mlctx.Exec
 	init    *Exec
 }
@@ -129,6 +130,7 @@ func New(backend backends.Backend, p prior.Prior, sched *schedule.Schedule, op o
 	if wc, ok := p.(prior.WithContext); ok {
 		ctx = wc.Context()
 	}
+	s.ctx = ctx
 	if s.step, err = mlctx.NewExec(backend, ctx, func(_ *mlctx.Context, in []*Node) []*Node { return s.buildStep(in) }); err != nil {
 		return nil, err
 	}
@@ -240,6 +242,15 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 // new RNG state.
 func (s *Sampler) buildStep(in []*Node) []*Node {
 	xt, idx, rng, y := in[0], in[1], in[2], in[3]
+	rng, z := RandomNormal(rng, xt.Shape())
+	next, x0, dist, rng := s.stepCore(xt, idx, y, z, rng)
+	finite := LogicalNot(ReduceLogicalOr(LogicalNot(IsFinite(next))))
+	return []*Node{next, StopGradient(x0), dist, finite, rng}
+}
+
+// stepCore is one step with the ancestral noise z given; rng feeds the method's own draws
+// (the noised y of projection and MCG, ps+'s jitter).
+func (s *Sampler) stepCore(xt, idx, y, z, rng *Node) (next, x0, dist, rngOut *Node) {
 	g, dt := xt.Graph(), xt.DType()
 	batch := xt.Shape().Dimensions[0]
 	at := func(table []float64) *Node { return tableAt(g, table, idx, dt) }
@@ -247,9 +258,8 @@ func (s *Sampler) buildStep(in []*Node) []*Node {
 
 	t := BroadcastToDims(tableAtInt(g, s.sched.Timesteps, idx), batch)
 	eps, v := s.prior.Predict(xt, t)
-	x0 := tweedie.Estimate(xt, eps, abar, !s.cfg.NoClip)
+	x0 = tweedie.Estimate(xt, eps, abar, !s.cfg.NoClip)
 
-	rng, z := RandomNormal(rng, xt.Shape())
 	var xPrev *Node
 	if s.cfg.Kind == DDIM {
 		// ε re-derived from the (clipped) x̂0 keeps the update consistent with it; at the
@@ -278,9 +288,38 @@ func (s *Sampler) buildStep(in []*Node) []*Node {
 		rng, u = RandomUniform(rng, x0.Shape())
 		step.Jitter = append(step.Jitter, u)
 	}
-	next, dist := guidance.Apply(s.cfg.Guidance, s.op, s.noise, step)
-	finite := LogicalNot(ReduceLogicalOr(LogicalNot(IsFinite(next))))
-	return []*Node{next, StopGradient(x0), dist, finite, rng}
+	next, dist = guidance.Apply(s.cfg.Guidance, s.op, s.noise, step)
+	return next, x0, dist, rng
+}
+
+// Step runs a single update at schedule index i (the diffusion step t when the schedule
+// is not respaced) from x_t with the ancestral noise z given, as one reference DPS update
+// does; seed feeds the method's own draws, if any. It returns x_{t−1}. For cross-checks
+// against other implementations (dpsflow step).
+func (s *Sampler) Step(xt *tensors.Tensor, i int, y, z *tensors.Tensor, seed uint64) (*tensors.Tensor, error) {
+	if i < 0 || i >= s.sched.Len() {
+		return nil, fmt.Errorf("sampler: step index %d is outside [0, %d)", i, s.sched.Len())
+	}
+	if !z.Shape().Equal(xt.Shape()) {
+		return nil, fmt.Errorf("sampler: noise z has shape %s, x_t has %s", z.Shape(), xt.Shape())
+	}
+	if want, err := s.op.MeasurementShape(xt.Shape()); err != nil {
+		return nil, fmt.Errorf("sampler: %w", err)
+	} else if !y.Shape().Equal(want) {
+		return nil, fmt.Errorf("sampler: measurement y has shape %s, but %s maps %s to %s", y.Shape(), s.op.Name(), xt.Shape(), want)
+	}
+	exec, err := mlctx.NewExec(s.backend, s.ctx, func(_ *mlctx.Context, in []*Node) *Node {
+		next, _, _, _ := s.stepCore(in[0], in[1], in[2], in[3], in[4])
+		return next
+	})
+	if err != nil {
+		return nil, err
+	}
+	rng, err := RNGStateFromSeed(int64(seed))
+	if err != nil {
+		return nil, err
+	}
+	return exec.Exec1(xt, int32(i), y, z, rng)
 }
 
 // logVariance is the DDPM step's log-variance for the configured variance type.

@@ -430,3 +430,70 @@ func TestSamplersMatchTheirClosedFormMarginals(t *testing.T) {
 		}
 	}
 }
+
+// Step with a given z is the closed-form reference update: for a Gaussian prior x̂0 is
+// affine in x_t (x̂0 = g x_t + h per dimension), so x_{t−1} = c0 x̂0 + c1 x_t + σ_t z +
+// scale·g⊙Aᵀr/‖r‖ with r = y − A x̂0 and the reference's batch-wide norm.
+func TestStepIsTheReferenceUpdate(t *testing.T) {
+	lg := newLinearGaussian(t)
+	const scale, i = 0.3, 400
+	s, err := sampler.New(backend(t), lg.prior, lg.sched, lg.op, gaussianNoise(t, lg.sigma), sampler.Config{NoClip: true,
+		Guidance: guidance.Config{Method: guidance.PS, Scale: scale, BatchNorm: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(31, 32))
+	n, m, b := len(lg.x), len(lg.y), 2
+	xt, z, y := make([]float64, b*n), make([]float64, b*n), make([]float64, b*m)
+	for k := range xt {
+		xt[k], z[k] = rng.NormFloat64(), rng.NormFloat64()
+	}
+	for k := range y {
+		y[k] = lg.y[k%m] + 0.1*rng.NormFloat64()
+	}
+	got, err := s.Step(tensors.FromFlatDataAndDimensions(xt, b, n), i, tensors.FromFlatDataAndDimensions(y, b, m), tensors.FromFlatDataAndDimensions(z, b, n), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := lg.sched
+	a := sc.AlphaBars[i]
+	x0, g := make([]float64, b*n), make([]float64, n)
+	for j := range n {
+		s2 := lg.variances[j]
+		g[j] = math.Sqrt(a) * s2 / (a*s2 + 1 - a)
+	}
+	for k := range x0 {
+		j := k % n
+		x0[k] = lg.mean[j] + g[j]*(xt[k]-math.Sqrt(a)*lg.mean[j])
+	}
+	r := make([]float64, b*m)
+	var norm float64
+	for bi := range b {
+		for p := range m {
+			ax := 0.0
+			for j := range n {
+				ax += lg.op.a[p][j] * x0[bi*n+j]
+			}
+			r[bi*m+p] = y[bi*m+p] - ax
+			norm += r[bi*m+p] * r[bi*m+p]
+		}
+	}
+	norm = math.Sqrt(norm)
+	sd := math.Exp(0.5 * sc.PosteriorLogVarianceClipped[i])
+	want := make([]float64, b*n)
+	for bi := range b {
+		for j := range n {
+			k := bi*n + j
+			var atr float64
+			for p := range m {
+				atr += lg.op.a[p][j] * r[bi*m+p]
+			}
+			want[k] = sc.PosteriorMeanCoefX0[i]*x0[k] + sc.PosteriorMeanCoefXt[i]*xt[k] + sd*z[k] + scale*g[j]*atr/norm
+		}
+	}
+	for k, v := range tensors.MustCopyFlatData[float64](got) {
+		if math.Abs(v-want[k]) > 1e-9 {
+			t.Fatalf("element %d: %.12g, want %.12g", k, v, want[k])
+		}
+	}
+}

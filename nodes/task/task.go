@@ -1,0 +1,117 @@
+// Package task reads the reference DPS task YAML (configs/*_config.yaml of the reference
+// code: conditioning, data, measurement.operator, measurement.mask_opt, measurement.noise)
+// and builds the operator, noise model and guidance it describes. Unknown keys and wrong
+// types are errors naming the file and key; PyYAML's !!python/tuple tags are read as
+// lists.
+package task
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/noise"
+	"github.com/dpsflow/dpsflow/nodes/operator"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a reference task config.
+type Config struct {
+	Conditioning struct {
+		Method string `yaml:"method"`
+		Params struct {
+			Scale float64 `yaml:"scale"`
+		} `yaml:"params"`
+	} `yaml:"conditioning"`
+	Data struct {
+		Name string `yaml:"name"`
+		Root string `yaml:"root"`
+	} `yaml:"data"`
+	Measurement struct {
+		Operator map[string]any `yaml:"operator"`
+		MaskOpt  map[string]any `yaml:"mask_opt"`
+		Noise    struct {
+			Name  string  `yaml:"name"`
+			Sigma float64 `yaml:"sigma"`
+			Rate  float64 `yaml:"rate"`
+		} `yaml:"noise"`
+	} `yaml:"measurement"`
+
+	path string
+}
+
+// Load reads a task config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("task config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse reads a task config from data; name is used in errors.
+func Parse(data []byte, name string) (*Config, error) {
+	// PyYAML writes tuples with a Python-specific tag; they are plain lists to us.
+	data = bytes.ReplaceAll(data, []byte("!!python/tuple"), nil)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	c := &Config{path: name}
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("task config %s: %w", name, err)
+	}
+	if c.Measurement.Operator == nil {
+		return nil, fmt.Errorf("task config %s: measurement.operator is missing", name)
+	}
+	if _, ok := c.Measurement.Operator["name"].(string); !ok {
+		return nil, fmt.Errorf("task config %s: measurement.operator.name is missing or not a string", name)
+	}
+	return c, nil
+}
+
+// OperatorName is measurement.operator.name.
+func (c *Config) OperatorName() string { return c.Measurement.Operator["name"].(string) }
+
+// Operator builds the measurement operator for h×w images; seed fixes its random parts.
+func (c *Config) Operator(h, w int, seed uint64) (operator.Operator, error) {
+	params := map[string]any{}
+	for k, v := range c.Measurement.Operator {
+		if k != "name" {
+			params[k] = v
+		}
+	}
+	if c.Measurement.MaskOpt != nil {
+		params["mask_opt"] = c.Measurement.MaskOpt
+	}
+	op, err := operator.New(c.OperatorName(), h, w, params, seed)
+	if err != nil {
+		return nil, fmt.Errorf("task config %s: measurement.operator: %w", c.path, err)
+	}
+	return op, nil
+}
+
+// Noise builds the measurement noise model.
+func (c *Config) Noise() (noise.Model, error) {
+	n := c.Measurement.Noise
+	var m noise.Model
+	var err error
+	switch strings.ToLower(n.Name) {
+	case "gaussian":
+		m, err = noise.NewGaussian(n.Sigma)
+	case "poisson":
+		m, err = noise.NewPoisson(n.Rate)
+	default:
+		return nil, fmt.Errorf("task config %s: measurement.noise.name %q is not gaussian or poisson", c.path, n.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task config %s: measurement.noise: %w", c.path, err)
+	}
+	return m, nil
+}
+
+// Guidance is the conditioning method with the reference's conventions: the constant
+// scale on the unsquared norm (RuleReference).
+func (c *Config) Guidance() guidance.Config {
+	return guidance.Config{Method: guidance.Method(c.Conditioning.Method), Scale: c.Conditioning.Params.Scale}
+}

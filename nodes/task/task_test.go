@@ -1,0 +1,105 @@
+package task
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/operator"
+)
+
+// The reference's super_resolution_config.yaml and box inpainting config, verbatim.
+const srConfig = `conditioning:
+  method: ps
+  params:
+    scale: 0.3
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: super_resolution
+    in_shape: !!python/tuple [1, 3, 256, 256]
+    scale_factor: 4
+
+  noise:
+    name: gaussian
+    sigma: 0.05
+`
+
+const boxConfig = `conditioning:
+  method: ps
+  params:
+    scale: 0.5
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: inpainting
+  mask_opt:
+    mask_type: box
+    mask_len_range: !!python/tuple [128, 129]  # for box
+    image_size: 256
+
+  noise:
+    name: gaussian
+    sigma: 0.05
+`
+
+func TestReferenceConfigsBuild(t *testing.T) {
+	c, err := Parse([]byte(srConfig), "sr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Guidance(); g.Method != guidance.PS || g.Scale != 0.3 {
+		t.Fatalf("guidance %+v", g)
+	}
+	op, err := c.Operator(256, 256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := op.(operator.Linear); !ok || op.Name() != "super_resolution" {
+		t.Fatalf("operator %s", op.Name())
+	}
+	nm, err := c.Noise()
+	if err != nil || nm.Name() != "gaussian" {
+		t.Fatalf("noise %v %v", nm, err)
+	}
+	c, err = Parse([]byte(boxConfig), "box.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op, err = c.Operator(256, 256, 1); err != nil || op.Name() != "inpainting" {
+		t.Fatalf("inpainting: %v %v", op, err)
+	}
+}
+
+func TestBadConfigsNameFileAndKey(t *testing.T) {
+	cases := map[string]string{
+		"unknown key":      strings.Replace(srConfig, "scale: 0.3", "scale: 0.3\n    step: 2", 1),
+		"wrong type":       strings.Replace(srConfig, "scale: 0.3", "scale: high", 1),
+		"no operator":      "conditioning:\n  method: ps\n",
+		"bad noise":        strings.Replace(srConfig, "name: gaussian", "name: laplace", 1),
+		"bad sigma":        strings.Replace(srConfig, "sigma: 0.05", "sigma: -1", 1),
+		"bad op param":     strings.Replace(srConfig, "scale_factor: 4", "scale_factor: 3.5", 1),
+		"wrong in_shape":   strings.Replace(srConfig, "256, 256]", "128, 128]", 1),
+		"unknown operator": strings.Replace(srConfig, "name: super_resolution", "name: denoise", 1),
+	}
+	for name, text := range cases {
+		c, err := Parse([]byte(text), "task.yaml")
+		if err == nil {
+			_, err = c.Operator(256, 256, 1)
+		}
+		if err == nil {
+			_, err = c.Noise()
+		}
+		if err == nil || !strings.Contains(err.Error(), "task.yaml") {
+			t.Errorf("%s: error %v, want one naming task.yaml", name, err)
+		}
+	}
+}
