@@ -121,6 +121,6 @@ v for learn_sigma models) as float32 .npy, like calling the PyTorch model.`,
 	for _, name := range []string{"x", "t", "out"} {
 		_ = eval.MarkFlagRequired(name)
 	}
-	cmd.AddCommand(eval)
+	cmd.AddCommand(eval, newModelSampleCmd())
 	return cmd
 }
