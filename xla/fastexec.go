@@ -23,6 +23,7 @@ import (
 //   - Slice (im2col is made of strided slices): SimpleGo copies element by element with
 //     index arithmetic; we copy whole rows.
 //   - Add, Sub, Mul, Div with broadcasting: see fastbinary.go.
+//   - Transpose: see fasttranspose.go.
 //
 // SimpleGo keeps its op table private but reserves a priority for user overrides, so we
 // reach it with go:linkname. Each fast executor hands what it does not handle back to
@@ -67,6 +68,7 @@ func init() {
 	}
 	install(backends.OpTypeDotGeneral, fastDotGeneral, simplegoExecDotGeneral)
 	install(backends.OpTypeSlice, fastSlice, simplegoExecSlice)
+	install(backends.OpTypeTranspose, fastTranspose, simplegoExecTranspose)
 	install(backends.OpTypeAdd, fastBinary(opAdd), simplegoExecAdd)
 	install(backends.OpTypeSub, fastBinary(opSub), simplegoExecSub)
 	install(backends.OpTypeMul, fastBinary(opMul), simplegoExecMul)

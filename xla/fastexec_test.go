@@ -191,3 +191,30 @@ func TestBroadcastArithmeticMatchesSimpleGo(t *testing.T) {
 		t.Fatal("the broadcasting executors never engaged")
 	}
 }
+
+func TestTransposeMatchesSimpleGo(t *testing.T) {
+	emb := mustBackend(t)
+	plain, err := simplego.New("ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	cases := []struct {
+		dims, perm []int
+	}{
+		{[]int{2, 3, 4, 5}, []int{1, 0, 2, 3}}, // NCHW → CNHW: rows copied
+		{[]int{2, 3, 4, 5}, []int{0, 2, 3, 1}}, // to channels-last: strided
+		{[]int{6, 1, 7}, []int{2, 1, 0}},
+		{[]int{64, 48, 33}, []int{2, 0, 1}}, // large enough to split across cores
+		{[]int{1, 1}, []int{1, 0}},
+	}
+	hits := fastHits[backends.OpTypeTranspose].Load()
+	for i, c := range cases {
+		x := randND(rng, c.dims...)
+		fn := func(x *graph.Node) *graph.Node { return graph.TransposeAllDims(x, c.perm...) }
+		exactlyEqual(t, fmt.Sprint("transpose ", i), run1(t, emb, fn, x), run1(t, plain, fn, x))
+	}
+	if fastHits[backends.OpTypeTranspose].Load() == hits {
+		t.Fatal("the row-copy transpose never engaged")
+	}
+}

@@ -122,6 +122,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	// Ctrl-C or SIGTERM: the trainer saves a checkpoint and stops between steps.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
 	res, err := tr.Run(ctx)
 	if err != nil {
 		return err

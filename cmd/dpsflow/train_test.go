@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dpsflow/dpsflow/nodes/checkpoint"
+	"github.com/dpsflow/dpsflow/nodes/prior/adm"
+)
+
+// pngDigits writes n 28×28 grayscale PNGs (a bright bar at a varying row).
+func pngDigits(t *testing.T, n int) string {
+	dir := t.TempDir()
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for x := 4; x < 24; x++ {
+			img.SetGray(x, 6+i%16, color.Gray{255})
+		}
+		f, err := os.Create(filepath.Join(dir, string(rune('a'+i))+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return dir
+}
+
+func TestTrainWritesModelAndReportAndResumes(t *testing.T) {
+	data, out := pngDigits(t, 6), t.TempDir()
+	args := []string{"train", "--out", out, "--steps", "1", "--batch", "2", "--data", data, "--quiet"}
+	if text, code, err := runCLI(t, args...); code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	// Continue the same run to 2 steps: it resumes from the checkpoint of step 1.
+	args[4] = "2"
+	text, code, err := runCLI(t, args...)
+	if code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+
+	var report struct {
+		Steps       int      `json:"steps"`
+		StartStep   int      `json:"start_step"`
+		RunningLoss float64  `json:"running_loss"`
+		HeldOutLoss float64  `json:"held_out_loss"`
+		Seconds     *float64 `json:"seconds"`
+		Config      struct {
+			Steps int    `json:"steps"`
+			Batch int    `json:"batch"`
+			Data  string `json:"data"`
+		} `json:"config"`
+		Data struct {
+			Train int `json:"train_images"`
+			Test  int `json:"test_images"`
+		} `json:"data"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "train.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &report)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Steps != 2 || report.StartStep != 1 || report.Seconds == nil || !(report.HeldOutLoss > 0) ||
+		!(report.RunningLoss > 0) || report.Config.Batch != 2 || report.Config.Data != data ||
+		report.Data.Train != 5 || report.Data.Test != 1 {
+		t.Errorf("train.json: %s", b)
+	}
+
+	weights, meta, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := adm.New(adm.SmallMNISTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.CheckAgainst(weights, model.ParameterShapes()); err != nil {
+		t.Errorf("exported weights do not fit the model: %v", err)
+	}
+	if meta["dpsflow.weights"] != "ema" || meta["dpsflow.model"] != "adm" || meta["dpsflow.steps"] != "2" {
+		t.Errorf("metadata %v", meta)
+	}
+}
+
+func TestTrainUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"train"},
+		{"train", "--out", t.TempDir(), "--data", t.TempDir()},
+		{"train", "--out", t.TempDir(), "--data", pngDigits(t, 3), "--batch", "0"},
+		{"train", "--out", t.TempDir(), "--lr", "nope"},
+	} {
+		if text, code, err := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2\n%s", args, code, err, text)
+		}
+	}
+}
