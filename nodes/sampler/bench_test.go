@@ -3,6 +3,7 @@ package sampler_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -85,11 +86,12 @@ func BenchmarkStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			sqrtRecip, sqrtRecipM1 := tweedie.Coefs(sc.AlphaBars)
 			eps := MustNewExec(be, func(xt, t *Node) *Node { e, _ := mix.Predict(xt, t); return e })
-			x0 := MustNewExec(be, func(xt, e, abar *Node) *Node { return tweedie.Estimate(xt, e, abar, true) })
-			grad := MustNewExec(be, func(xt, t, abar, y *Node) *Node {
+			x0 := MustNewExec(be, func(xt, e, r, rm1 *Node) *Node { return tweedie.Estimate(xt, e, r, rm1, true) })
+			grad := MustNewExec(be, func(xt, t, r, rm1, y *Node) *Node {
 				e, _ := mix.Predict(xt, t)
-				d := nm.Distance(y, op.Apply(tweedie.Estimate(xt, e, abar, true)))
+				d := nm.Distance(y, op.Apply(tweedie.Estimate(xt, e, r, rm1, true)))
 				return Gradient(ReduceAllSum(d), xt)[0]
 			})
 			mean := MustNewExec(be, func(x0, xt, z, c0, c1, sd *Node) *Node {
@@ -112,13 +114,13 @@ func BenchmarkStep(b *testing.B) {
 				x := normal()
 				for i := sc.Len() - 1; i >= 0; i-- {
 					t := tensors.FromValue([]int32{int32(sc.Timesteps[i])})
-					abar := float32(sc.AlphaBars[i])
+					r, rm1 := float32(sqrtRecip[i]), float32(sqrtRecipM1[i])
 					e := toHost(eps.MustExec1(x, t))
-					xh := toHost(x0.MustExec1(x, e, abar))
-					g := toHost(grad.MustExec1(x, t, abar, y))
+					xh := toHost(x0.MustExec1(x, e, r, rm1))
+					g := toHost(grad.MustExec1(x, t, r, rm1, y))
 					sd := float32(0)
 					if i > 0 {
-						sd = float32(sc.PosteriorVariance[i])
+						sd = float32(math.Sqrt(sc.PosteriorVariance[i]))
 					}
 					xp := toHost(mean.MustExec1(xh, x, normal(), float32(sc.PosteriorMeanCoefX0[i]), float32(sc.PosteriorMeanCoefXt[i]), sd))
 					x = toHost(update.MustExec1(xp, g))

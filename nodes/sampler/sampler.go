@@ -80,6 +80,7 @@ type Sampler struct {
 	noise   noise.Model
 	sched   *schedule.Schedule
 	backend backends.Backend
+	coefs   coefs
 	ctx     *mlctx.Context
 	step    *mlctx.Exec
 	init    *Exec
@@ -124,7 +125,7 @@ func New(backend backends.Backend, p prior.Prior, sched *schedule.Schedule, op o
 	if cfg.Guidance, err = cfg.Guidance.Validate(op); err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
-	s := &Sampler{cfg: cfg, prior: p, op: op, noise: nm, sched: sched, backend: backend}
+	s := &Sampler{cfg: cfg, prior: p, op: op, noise: nm, sched: sched, backend: backend, coefs: newCoefs(sched, cfg.Eta)}
 	// Priors with weights in a context get them fed as graph inputs.
 	ctx := mlctx.New()
 	if wc, ok := p.(prior.WithContext); ok {
@@ -254,20 +255,18 @@ func (s *Sampler) stepCore(xt, idx, y, z, rng *Node) (next, x0, dist, rngOut *No
 	g, dt := xt.Graph(), xt.DType()
 	batch := xt.Shape().Dimensions[0]
 	at := func(table []float64) *Node { return tableAt(g, table, idx, dt) }
-	abar, abarPrev := at(s.sched.AlphaBars), at(s.sched.AlphaBarsPrev)
+	c := s.coefs
 
 	t := BroadcastToDims(tableAtInt(g, s.sched.Timesteps, idx), batch)
 	eps, v := s.prior.Predict(xt, t)
-	x0 = tweedie.Estimate(xt, eps, abar, !s.cfg.NoClip)
+	x0 = tweedie.Estimate(xt, eps, at(c.sqrtRecip), at(c.sqrtRecipM1), !s.cfg.NoClip)
 
 	var xPrev *Node
 	if s.cfg.Kind == DDIM {
 		// ε re-derived from the (clipped) x̂0 keeps the update consistent with it; at the
 		// last step ᾱ_prev = 1 makes σ = 0 and x' = x̂0.
-		e := tweedie.Eps(xt, x0, abar)
-		sigma := MulScalar(Sqrt(Mul(Div(OneMinus(abarPrev), OneMinus(abar)), OneMinus(Div(abar, abarPrev)))), s.cfg.Eta)
-		dir := Sqrt(MaxScalar(Sub(OneMinus(abarPrev), Square(sigma)), 0))
-		xPrev = Add(Add(Mul(Sqrt(abarPrev), x0), Mul(dir, e)), Mul(sigma, z))
+		e := tweedie.Eps(xt, x0, at(c.sqrtRecip), at(c.sqrtRecipM1))
+		xPrev = Add(Add(Mul(at(c.sqrtAlphaBarPrev), x0), Mul(at(c.ddimDir), e)), Mul(at(c.ddimSigma), z))
 	} else {
 		mean := Add(Mul(at(s.sched.PosteriorMeanCoefX0), x0), Mul(at(s.sched.PosteriorMeanCoefXt), xt))
 		logVar := s.logVariance(v, at)
@@ -281,7 +280,7 @@ func (s *Sampler) stepCore(xt, idx, y, z, rng *Node) (next, x0, dist, rngOut *No
 		// The reference noises y to the current step's level: √ᾱ_t y + √(1−ᾱ_t) n.
 		var n *Node
 		rng, n = RandomNormal(rng, y.Shape())
-		step.NoisyY = Add(Mul(Sqrt(abar), y), Mul(Sqrt(OneMinus(abar)), n))
+		step.NoisyY = Add(Mul(at(c.sqrtAlphaBar), y), Mul(at(c.sqrtOneMinusAlphaBar), n))
 	}
 	for range s.cfg.Guidance.PlusSamples {
 		var u *Node
@@ -345,6 +344,29 @@ func (s *Sampler) logVariance(v *Node, at func([]float64) *Node) *Node {
 	default:
 		return logBetaTilde
 	}
+}
+
+// coefs are per-step coefficients computed in float64 on the host: in float32, 1 − ᾱ and
+// 1 − ᾱ_t/ᾱ_{t−1} lose digits near t = 0.
+type coefs struct {
+	sqrtRecip, sqrtRecipM1               []float64 // Tweedie: √(1/ᾱ), √(1/ᾱ − 1)
+	sqrtAlphaBar, sqrtOneMinusAlphaBar   []float64 // noising y (projection, MCG)
+	sqrtAlphaBarPrev, ddimSigma, ddimDir []float64 // DDIM: √ᾱ_prev, σ, √(1 − ᾱ_prev − σ²)
+}
+
+func newCoefs(sched *schedule.Schedule, eta float64) coefs {
+	var c coefs
+	c.sqrtRecip, c.sqrtRecipM1 = tweedie.Coefs(sched.AlphaBars)
+	for i, a := range sched.AlphaBars {
+		ap := sched.AlphaBarsPrev[i]
+		sigma := eta * math.Sqrt((1-ap)/(1-a)*(1-a/ap))
+		c.sqrtAlphaBar = append(c.sqrtAlphaBar, math.Sqrt(a))
+		c.sqrtOneMinusAlphaBar = append(c.sqrtOneMinusAlphaBar, math.Sqrt(1-a))
+		c.sqrtAlphaBarPrev = append(c.sqrtAlphaBarPrev, math.Sqrt(ap))
+		c.ddimSigma = append(c.ddimSigma, sigma)
+		c.ddimDir = append(c.ddimDir, math.Sqrt(max(1-ap-sigma*sigma, 0)))
+	}
+	return c
 }
 
 // tableAt reads table[idx] inside the graph as a scalar of dtype dt.

@@ -25,9 +25,10 @@ func TestEstimateAndEpsInvertTheForwardProcess(t *testing.T) {
 		xt[i] = math.Sqrt(abar)*x0[i] + math.Sqrt(1-abar)*eps[i]
 	}
 	exec, err := NewExec(backend, func(xt, eps, x0 *Node) []*Node {
-		a := Scalar(xt.Graph(), xt.DType(), abar)
-		clipped := tweedie.Estimate(xt, eps, a, true)
-		return []*Node{tweedie.Estimate(xt, eps, a, false), tweedie.Eps(xt, x0, a), clipped,
+		r, rm1 := tweedie.Coefs([]float64{abar})
+		a, b := Scalar(xt.Graph(), xt.DType(), r[0]), Scalar(xt.Graph(), xt.DType(), rm1[0])
+		clipped := tweedie.Estimate(xt, eps, a, b, true)
+		return []*Node{tweedie.Estimate(xt, eps, a, b, false), tweedie.Eps(xt, x0, a, b), clipped,
 			Gradient(ReduceAllSum(clipped), xt)[0]}
 	})
 	if err != nil {
