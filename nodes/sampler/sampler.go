@@ -217,7 +217,7 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 			return nil, fmt.Errorf("sampler: step %d of %d: %w", n-i, n, err)
 		}
 		next, newX0, d, finite, newRNG := outs[0], outs[1], outs[2], outs[3], outs[4]
-		if tensors.ToScalar[bool](finite) == false {
+		if !tensors.ToScalar[bool](finite) {
 			return nil, &DivergedError{Step: n - 1 - i, Timestep: s.sched.Timesteps[i], LastGood: x}
 		}
 		dist = toFloat64s(d)
