@@ -81,3 +81,19 @@ func floats(t *tensors.Tensor) []float64 {
 	})
 	return out
 }
+
+// Upscale enlarges img k times with nearest-neighbour sampling, so small images (MNIST's
+// 32×32) stay crisp on screen.
+func Upscale(img image.Image, k int) image.Image {
+	if k <= 1 {
+		return img
+	}
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
+	for y := range b.Dy() * k {
+		for x := range b.Dx() * k {
+			out.Set(x, y, img.At(b.Min.X+x/k, b.Min.Y+y/k))
+		}
+	}
+	return out
+}

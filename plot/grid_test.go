@@ -41,3 +41,19 @@ func TestGridPlacesAndScalesPixels(t *testing.T) {
 		t.Fatal("a rank-1 tensor was accepted")
 	}
 }
+
+func TestUpscaleRepeatsPixels(t *testing.T) {
+	img, err := Grid(tensors.FromFlatDataAndDimensions([]float32{-1, 1}, 1, 1, 1, 2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := Upscale(img, 3)
+	if b := big.Bounds(); b.Dx() != 3*img.Bounds().Dx() || b.Dy() != 3*img.Bounds().Dy() {
+		t.Fatalf("bounds %v", b)
+	}
+	for _, c := range []struct{ x, y, sx, sy int }{{6, 6, 2, 2}, {8, 8, 2, 2}, {9, 7, 3, 2}} {
+		if big.At(c.x, c.y) != img.At(c.sx, c.sy) {
+			t.Errorf("pixel (%d,%d) is not source pixel (%d,%d)", c.x, c.y, c.sx, c.sy)
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 
 func newModelSampleCmd() *cobra.Command {
 	var f modelFlags
-	var n, steps int
+	var n, steps, scale int
 	var seed uint64
 	var out string
 	cmd := &cobra.Command{
@@ -49,7 +49,7 @@ func newModelSampleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := plot.SavePNG(out, img); err != nil {
+			if err := plot.SavePNG(out, plot.Upscale(img, scale)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d samples, %d steps)\n", out, n, steps)
@@ -61,5 +61,6 @@ func newModelSampleCmd() *cobra.Command {
 	cmd.Flags().IntVar(&steps, "steps", 250, "sampling steps (respaced from 1000)")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "random seed")
 	cmd.Flags().StringVar(&out, "out", "samples.png", "output PNG grid")
+	cmd.Flags().IntVar(&scale, "scale", 1, "enlarge the grid this many times (nearest neighbour)")
 	return cmd
 }
