@@ -55,8 +55,6 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("model config: %w", err)
 	}
 	cfg := Config{NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1, InChannels: 3}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
 	// channel_mult and attention_resolutions are strings in the reference, but YAML reads
 	// "16" unquoted as an int: accept both through a raw pass.
 	var raw map[string]any
@@ -72,7 +70,7 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("model config %s: %w", path, err)
 	}
-	dec = yaml.NewDecoder(strings.NewReader(string(fixed)))
+	dec := yaml.NewDecoder(strings.NewReader(string(fixed)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("model config %s: %w", path, err)
