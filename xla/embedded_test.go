@@ -10,7 +10,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -308,7 +307,6 @@ func TestEmbeddedRegisteredWithGoMLX(t *testing.T) {
 	if b.Name() != EmbeddedName || !b.Capabilities().Operations[backends.OpTypePad] {
 		t.Fatalf("GoMLX returned %q without Pad capability", b.Name())
 	}
-	_ = shapes.Make
 }
 
 func TestGoMLXDefaultIsEmbedded(t *testing.T) {

@@ -70,11 +70,7 @@ gaussian_blur, inpainting (the mask from --mask, 1 = observed, [H, W] or [1, 1, 
 				if mask.Shape().Size() != d[2]*d[3] {
 					return usageError{fmt.Errorf("--mask %s: shape %v, want [%d, %d] or [1, 1, %d, %d]", maskPath, md, d[2], d[3], d[2], d[3])}
 				}
-				flat := make([]float64, 0, d[2]*d[3])
-				for _, v := range floats(mask) {
-					flat = append(flat, v)
-				}
-				if op, err = operator.NewMaskInpainting(flat, d[2], d[3]); err != nil {
+				if op, err = operator.NewMaskInpainting(floats(mask), d[2], d[3]); err != nil {
 					return usageError{fmt.Errorf("--mask %s: %w", maskPath, err)}
 				}
 			} else if op, err = tc.Operator(d[2], d[3], 0); err != nil {

@@ -220,7 +220,11 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 		if !tensors.ToScalar[bool](finite) {
 			return nil, &DivergedError{Step: n - 1 - i, Timestep: s.sched.Timesteps[i], LastGood: x}
 		}
-		dist = toFloat64s(d)
+		// Only the finiteness flag must come back every step; the residuals only when asked
+		// for, or at the end.
+		if progress != nil || i == 0 {
+			dist = toFloat64s(d)
+		}
 		if progress != nil {
 			progress(n-i, n, dist)
 		}

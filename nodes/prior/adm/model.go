@@ -43,7 +43,6 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{cfg: r}
 	C := r.NumChannels
 	ch := r.mult[0] * C
-	inputCh := ch
 	m.input = append(m.input, &seq{layers: []layer{&conv{in: r.InChannels, out: ch, k: 3}}})
 	chans := []int{ch}
 	ds := 1
@@ -91,7 +90,6 @@ func New(cfg Config) (*Model, error) {
 	}
 	m.outNorm = ch
 	m.collectParams()
-	_ = inputCh // out.2 takes ch, which equals the first level's channels again
 	return m, nil
 }
 
