@@ -175,6 +175,35 @@ func (e *DivergedError) Error() string {
 // Run samples images of xShape (e.g. [B, C, H, W], the prior's dtype) for measurement y,
 // from seed. It stops between steps when ctx is cancelled, returning ctx's error.
 func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shape, seed uint64, progress Progress) (*Result, error) {
+	return s.RunWith(ctx, y, xShape, seed, Hooks{Progress: progress})
+}
+
+// Hooks observe a run and let it be resumed. All fields are optional.
+type Hooks struct {
+	// Progress is called after every step.
+	Progress Progress
+	// Snapshot is called every SnapshotEvery steps and after the last one with the number
+	// of steps done, the new state x_{t−1} and the step's x̂0 (host copies the callee owns).
+	SnapshotEvery int
+	Snapshot      func(done int, xt, x0 *tensors.Tensor)
+	// Checkpoint is called every CheckpointEvery steps with a State that Resume continues
+	// from bit for bit; an error stops the run.
+	CheckpointEvery int
+	Checkpoint      func(State) error
+	// Resume continues a run from a checkpoint instead of drawing x_T; y, the shape, the
+	// seed and the sampler must be those of the checkpointed run.
+	Resume *State
+}
+
+// State is a point of a run from which it can continue: the steps done, the state x_t
+// and the random-number state.
+type State struct {
+	Done   int
+	X, RNG *tensors.Tensor
+}
+
+// RunWith is Run with hooks; see Hooks.
+func (s *Sampler) RunWith(ctx context.Context, y *tensors.Tensor, xShape shapes.Shape, seed uint64, h Hooks) (*Result, error) {
 	if !xShape.DType.IsFloat() || xShape.Rank() < 2 {
 		return nil, fmt.Errorf("sampler: state shape %s must be a float batch [B, ...]", xShape)
 	}
@@ -196,19 +225,33 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 		return nil, fmt.Errorf("sampler: copying the measurement y: %w", err)
 	}
 	defer y.FinalizeAll()
-	rng, err := RNGStateFromSeed(int64(seed))
-	if err != nil {
-		return nil, err
-	}
-	outs, err := s.init.Exec(rng, tensors.FromShape(xShape))
-	if err != nil {
-		return nil, fmt.Errorf("sampler: drawing x_T: %w", err)
-	}
-	rng, x := outs[0], outs[1]
 	n := s.sched.Len()
+	var rng, x *tensors.Tensor
+	done := 0
+	if r := h.Resume; r != nil {
+		if r.Done < 0 || r.Done > n || r.X == nil || r.RNG == nil || !r.X.Shape().Equal(xShape) {
+			return nil, fmt.Errorf("sampler: the resume state (step %d of %d) does not fit this run of shape %s", r.Done, n, xShape)
+		}
+		if x, err = r.X.OnDeviceClone(s.backend, 0); err == nil {
+			rng, err = r.RNG.OnDeviceClone(s.backend, 0)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sampler: loading the resume state: %w", err)
+		}
+		done = r.Done
+	} else {
+		if rng, err = RNGStateFromSeed(int64(seed)); err != nil {
+			return nil, err
+		}
+		outs, err := s.init.Exec(rng, tensors.FromShape(xShape))
+		if err != nil {
+			return nil, fmt.Errorf("sampler: drawing x_T: %w", err)
+		}
+		rng, x = outs[0], outs[1]
+	}
 	var x0 *tensors.Tensor
 	var dist []float64
-	for i := n - 1; i >= 0; i-- {
+	for i := n - 1 - done; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -222,11 +265,27 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 		}
 		// Only the finiteness flag must come back every step; the residuals only when asked
 		// for, or at the end.
-		if progress != nil || i == 0 {
+		if h.Progress != nil || i == 0 {
 			dist = toFloat64s(d)
 		}
-		if progress != nil {
-			progress(n-i, n, dist)
+		if h.Progress != nil {
+			h.Progress(n-i, n, dist)
+		}
+		if h.Snapshot != nil && (i == 0 || (h.SnapshotEvery > 0 && (n-i)%h.SnapshotEvery == 0)) {
+			c, err := hostCopies(next, newX0)
+			if err != nil {
+				return nil, fmt.Errorf("sampler: snapshot after step %d: %w", n-i, err)
+			}
+			h.Snapshot(n-i, c[0], c[1])
+		}
+		if h.Checkpoint != nil && i > 0 && h.CheckpointEvery > 0 && (n-i)%h.CheckpointEvery == 0 {
+			c, err := hostCopies(next, newRNG)
+			if err == nil {
+				err = h.Checkpoint(State{Done: n - i, X: c[0], RNG: c[1]})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sampler: checkpoint after step %d: %w", n-i, err)
+			}
 		}
 		x.FinalizeAll()
 		rng.FinalizeAll()
@@ -235,11 +294,27 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 		}
 		x, x0, rng = next, newX0, newRNG
 	}
+	if x0 == nil { // resumed at the very end: nothing left to run
+		return nil, fmt.Errorf("sampler: the resume state is already at the last step (%d of %d)", done, n)
+	}
 	res := &Result{X: x, Distances: dist}
 	if s.cfg.Return == ReturnX0Hat {
 		res.X = x0
 	}
 	return res, nil
+}
+
+// hostCopies copies tensors to host memory, for callers that keep them past the step.
+func hostCopies(ts ...*tensors.Tensor) ([]*tensors.Tensor, error) {
+	out := make([]*tensors.Tensor, len(ts))
+	for i, t := range ts {
+		c, err := t.LocalClone()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // buildStep is one sampler step: inputs x_t, the step index i (int32 scalar), the RNG

@@ -3,6 +3,7 @@ package sampler_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -495,5 +496,43 @@ func TestStepIsTheReferenceUpdate(t *testing.T) {
 		if math.Abs(v-want[k]) > 1e-9 {
 			t.Fatalf("element %d: %.12g, want %.12g", k, v, want[k])
 		}
+	}
+}
+
+// A run resumed from any checkpoint ends with the same bytes as the uninterrupted run, and
+// snapshots come every k steps and after the last.
+func TestResumeFromCheckpointGivesTheSameBytes(t *testing.T) {
+	lg := newLinearGaussian(t)
+	s := lg.sampler(t, guidance.Config{Method: guidance.PSPlus, Scale: 0.5}, 50)
+	y := tensors.FromFlatDataAndDimensions(append(append([]float64{}, lg.y...), lg.y...), 2, len(lg.y))
+	shape := shapes.Make(dtypes.Float64, 2, len(lg.x))
+	var states []sampler.State
+	var snapped []int
+	full, err := s.RunWith(context.Background(), y, shape, 7, sampler.Hooks{
+		CheckpointEvery: 20, Checkpoint: func(st sampler.State) error { states = append(states, st); return nil },
+		SnapshotEvery: 20, Snapshot: func(done int, xt, x0 *tensors.Tensor) { snapped = append(snapped, done) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(snapped) != "[20 40 50]" || len(states) != 2 || states[0].Done != 20 || states[1].Done != 40 {
+		t.Fatalf("snapshots at %v, checkpoints %d; want snapshots [20 40 50] and checkpoints after 20 and 40", snapped, len(states))
+	}
+	want := tensors.MustCopyFlatData[float64](full.X)
+	for _, st := range states {
+		res, err := s.RunWith(context.Background(), y, shape, 7, sampler.Hooks{Resume: &st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tensors.MustCopyFlatData[float64](res.X)
+		for j := range want {
+			if math.Float64bits(got[j]) != math.Float64bits(want[j]) {
+				t.Fatalf("resumed after step %d: element %d is %v, uninterrupted %v", st.Done, j, got[j], want[j])
+			}
+		}
+	}
+	bad := sampler.State{Done: 10, X: tensors.FromShape(shapes.Make(dtypes.Float64, 3, len(lg.x))), RNG: states[0].RNG}
+	if _, err := s.RunWith(context.Background(), y, shape, 7, sampler.Hooks{Resume: &bad}); err == nil {
+		t.Fatal("a resume state of the wrong shape was accepted")
 	}
 }
