@@ -50,14 +50,23 @@ func ReadSafetensors(path string) (map[string]*tensors.Tensor, map[string]string
 	if err != nil {
 		return fail(err)
 	}
-	entries, meta, dataStart, err := readSafetensorsHeader(f, fi.Size())
+	return ReadSafetensorsFrom(f, fi.Size(), path)
+}
+
+// ReadSafetensorsFrom is ReadSafetensors on size bytes of r (for weights embedded in a
+// binary); name is used in errors.
+func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (map[string]*tensors.Tensor, map[string]string, error) {
+	fail := func(err error) (map[string]*tensors.Tensor, map[string]string, error) {
+		return nil, nil, fmt.Errorf("checkpoint: %s: %w", name, err)
+	}
+	entries, meta, dataStart, err := readSafetensorsHeader(r, size)
 	if err != nil {
 		return fail(err)
 	}
 	ts := make(map[string]*tensors.Tensor, len(entries))
 	for _, e := range entries {
 		buf := make([]byte, e.end-e.begin)
-		if _, err := f.ReadAt(buf, dataStart+int64(e.begin)); err != nil {
+		if _, err := r.ReadAt(buf, dataStart+int64(e.begin)); err != nil {
 			return fail(fmt.Errorf("tensor %q: reading data: %w", e.name, err))
 		}
 		ts[e.name] = toTensor(e.kind, e.shape, buf)

@@ -54,6 +54,11 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("model config: %w", err)
 	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig reads a reference-format model config from data; path names it in errors.
+func ParseConfig(data []byte, path string) (Config, error) {
 	cfg := Config{NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1, InChannels: 3}
 	// channel_mult and attention_resolutions are strings in the reference, but YAML reads
 	// "16" unquoted as an int: accept both through a raw pass.
