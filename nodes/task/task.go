@@ -73,8 +73,9 @@ func Parse(data []byte, name string) (*Config, error) {
 // OperatorName is measurement.operator.name.
 func (c *Config) OperatorName() string { return c.Measurement.Operator["name"].(string) }
 
-// Operator builds the measurement operator for h×w images; seed fixes its random parts.
-func (c *Config) Operator(h, w int, seed uint64) (operator.Operator, error) {
+// OperatorParams are the operator's parameters as operator.New takes them: the keys of
+// measurement.operator other than name, and mask_opt when given.
+func (c *Config) OperatorParams() map[string]any {
 	params := map[string]any{}
 	for k, v := range c.Measurement.Operator {
 		if k != "name" {
@@ -84,7 +85,12 @@ func (c *Config) Operator(h, w int, seed uint64) (operator.Operator, error) {
 	if c.Measurement.MaskOpt != nil {
 		params["mask_opt"] = c.Measurement.MaskOpt
 	}
-	op, err := operator.New(c.OperatorName(), h, w, params, seed)
+	return params
+}
+
+// Operator builds the measurement operator for h×w images; seed fixes its random parts.
+func (c *Config) Operator(h, w int, seed uint64) (operator.Operator, error) {
+	op, err := operator.New(c.OperatorName(), h, w, c.OperatorParams(), seed)
 	if err != nil {
 		return nil, fmt.Errorf("task config %s: measurement.operator: %w", c.path, err)
 	}

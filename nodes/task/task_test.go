@@ -1,6 +1,7 @@
 package task
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,5 +102,28 @@ func TestBadConfigsNameFileAndKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "task.yaml") {
 			t.Errorf("%s: error %v, want one naming task.yaml", name, err)
 		}
+	}
+}
+
+// Every preset parses and builds its operator and noise for 32×32 digits.
+func TestPresetsBuildFor32x32(t *testing.T) {
+	want := []string{"deblur-gauss", "deblur-motion", "deblur-nonlinear", "inpaint-box", "inpaint-random", "phase-retrieval", "sr4"}
+	if got := Presets(); !slices.Equal(got, want) {
+		t.Fatalf("presets %v, want %v", got, want)
+	}
+	for _, name := range want {
+		c, err := Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Operator(32, 32, 1); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := c.Noise(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Preset("sr8"); err == nil || !strings.Contains(err.Error(), "sr4") {
+		t.Errorf("unknown preset: error %v does not list the known ones", err)
 	}
 }
