@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/pipeline"
+	"github.com/spf13/cobra"
+)
+
+func newDAGCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dag",
+		Short: "Run, draw and explain DAG files (run.yaml)",
+		Long: `A DAG file names nodes (a kind, parameters, a seed) and wires their typed ports. 'dpsflow run'
+writes one as DIR/run.yaml. Node results are cached beside the file (.dpsflow/cache) by a
+content hash of kind, version, parameters, seed and inputs, so a rerun does only what changed.`,
+	}
+	cmd.AddCommand(newDAGRunCmd(), newDAGGraphCmd(), newDAGExplainCmd(), newDAGKindsCmd())
+	return cmd
+}
+
+// loadDAG reads and validates a DAG file against the DPS kinds.
+func loadDAG(path string) (*dag.Registry, *dag.Graph, error) {
+	reg, err := pipeline.NewRegistry()
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := dag.Load(path)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if err := reg.Validate(g); err != nil {
+		return nil, nil, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	return reg, g, nil
+}
+
+func newDAGRunCmd() *cobra.Command {
+	var cacheDir string
+	var force []string
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a DAG file, reusing cached node results",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, g, err := loadDAG(args[0])
+			if err != nil {
+				return err
+			}
+			if cacheDir == "" {
+				cacheDir = cacheDirFor(args[0])
+			}
+			res, err := runGraph(cmd, reg, g, cacheDir, force)
+			if err != nil {
+				return err
+			}
+			counts := map[dag.Status]int{}
+			for _, s := range res.Status {
+				counts[s]++
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d nodes: %d ran, %d reused\n", len(g.Nodes), counts["ran"], counts["cached"])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cacheDir, "cache", "", "cache folder (default: .dpsflow/cache beside FILE)")
+	cmd.Flags().StringSliceVar(&force, "force", nil, "node ids to run even when cached")
+	return cmd
+}
+
+func newDAGGraphCmd() *cobra.Command {
+	var svg bool
+	var out string
+	cmd := &cobra.Command{
+		Use:   "graph FILE",
+		Short: "Draw a DAG file as Graphviz DOT, or as SVG with --svg",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, g, err := loadDAG(args[0])
+			if err != nil {
+				return err
+			}
+			data := []byte(dag.DOT(g, reg))
+			if svg {
+				if data, err = dag.SVG(g, reg); err != nil {
+					return err
+				}
+			}
+			if out == "" {
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
+			return os.WriteFile(out, data, 0o644)
+		},
+	}
+	cmd.Flags().BoolVar(&svg, "svg", false, "write SVG instead of DOT")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func newDAGExplainCmd() *cobra.Command {
+	var cacheDir string
+	cmd := &cobra.Command{
+		Use:   "explain FILE",
+		Short: "Say, without running anything, which nodes would run and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, g, err := loadDAG(args[0])
+			if err != nil {
+				return err
+			}
+			if cacheDir == "" {
+				cacheDir = cacheDirFor(args[0])
+			}
+			cache, err := dag.OpenCache(cacheDir)
+			if err != nil {
+				return err
+			}
+			ds, err := (&dag.Runner{Registry: reg, Cache: cache}).Explain(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tKIND\tACTION\tWHY")
+			for _, d := range ds {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Node, d.Kind, d.Action, d.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&cacheDir, "cache", "", "cache folder (default: .dpsflow/cache beside FILE)")
+	return cmd
+}
+
+func newDAGKindsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "kinds",
+		Short: "List the node kinds a DAG file may use, with their ports and parameters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := pipeline.NewRegistry()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, name := range reg.Kinds() {
+				k, _ := reg.Kind(name)
+				fmt.Fprintf(out, "%s (v%s): %s\n", k.Name, k.Version, k.Doc)
+				for _, p := range k.Inputs {
+					opt := ""
+					if p.Optional {
+						opt = ", optional"
+					}
+					fmt.Fprintf(out, "    in  %-12s %s%s\n", p.Name, p.Type, opt)
+				}
+				for _, p := range k.Outputs {
+					fmt.Fprintf(out, "    out %-12s %s\n", p.Name, p.Type)
+				}
+				for _, p := range k.Params {
+					fmt.Fprintf(out, "    param %-10s %s (default %v)\n", p.Name, p.Type, p.Default)
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/schollz/progressbar/v3"
+)
+
+// progress shows a DAG run: one line per node as it is reused, finished or fails, and a
+// progress bar for nodes that report steps (the sampler).
+type progress struct {
+	w    io.Writer
+	bars map[string]*progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer) *progress {
+	return &progress{w: w, bars: map[string]*progressbar.ProgressBar{}}
+}
+
+// event is the dag.Runner's Events callback (calls are serialised by the runner).
+func (p *progress) event(e dag.Event) {
+	switch e.Type {
+	case dag.EventType("progress"):
+		bar := p.bars[e.Node]
+		if bar == nil {
+			bar = progressbar.NewOptions(e.Total, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(e.Node),
+				progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(250*time.Millisecond),
+				progressbar.OptionSetPredictTime(true))
+			p.bars[e.Node] = bar
+		}
+		_ = bar.Set(e.Done)
+	case dag.EventType("cached"):
+		fmt.Fprintf(p.w, "  %-18s %-10s reused from the cache\n", e.Node, e.Kind)
+	case dag.EventType("done"):
+		p.closeBar(e.Node)
+		fmt.Fprintf(p.w, "  %-18s %-10s done in %s\n", e.Node, e.Kind, e.Elapsed.Round(time.Millisecond))
+	case dag.EventType("failed"):
+		p.closeBar(e.Node)
+		fmt.Fprintf(p.w, "  %-18s %-10s FAILED: %v\n", e.Node, e.Kind, e.Err)
+	case dag.EventType("skipped"):
+		fmt.Fprintf(p.w, "  %-18s %-10s skipped (an input failed)\n", e.Node, e.Kind)
+	}
+}
+
+func (p *progress) closeBar(node string) {
+	if bar := p.bars[node]; bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(p.w)
+		delete(p.bars, node)
+	}
+}
+
+func (p *progress) finish() {
+	for node := range p.bars {
+		p.closeBar(node)
+	}
+}

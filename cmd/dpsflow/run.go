@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/pipeline"
+	"github.com/dpsflow/dpsflow/nodes/task"
+	"github.com/dpsflow/dpsflow/xla"
+	"github.com/spf13/cobra"
+)
+
+// runFlags are the flags of `dpsflow run`.
+type runFlags struct {
+	task, taskConfig, modelConfig, checkpoint, images, noise, method, baseline, backend, out string
+	n, start, steps, batch                                                                int
+	scale                                                                                 float64
+	seed                                                                                  uint64
+}
+
+func newRunCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --task NAME | --task-config T.yaml --out DIR",
+		Short: "Solve an inverse problem with DPS: the main job",
+		Long: `run measures ground-truth images with a task's operator and noise, reconstructs them by
+diffusion posterior sampling, and writes DIR/input, DIR/recon, DIR/label (PNG), DIR/grid.png,
+DIR/progress/ (snapshots, residual and PSNR per step as PNG and HTML), DIR/metrics.json and
+DIR/run.yaml, the exact DAG (rerun it with 'dpsflow dag run DIR/run.yaml').
+
+With no model flags it uses the shipped MNIST prior and held-out MNIST test digits. A run
+that is interrupted (Ctrl-C, kill) resumes where it stopped when started again with the same
+flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.task, "task", "", "preset task name ("+strings.Join(task.Presets(), ", ")+")")
+	fl.StringVar(&f.taskConfig, "task-config", "", "a task config in the reference format (instead of --task)")
+	fl.StringVar(&f.modelConfig, "model-config", "", "reference-format model_config.yaml (default: the shipped MNIST prior)")
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "weights for --model-config: PyTorch .pt or .safetensors")
+	fl.StringVar(&f.images, "images", "", "ground truth: a PNG/JPEG folder or a .npy [N, C, H, W] (default: MNIST test digits)")
+	fl.IntVar(&f.n, "n", 8, "number of images")
+	fl.IntVar(&f.start, "start", 0, "first MNIST test digit")
+	fl.IntVar(&f.steps, "steps", 100, "sampler steps (the 1000-step schedule respaced)")
+	fl.IntVar(&f.batch, "batch", 8, "images sampled at once")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
+	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE")
+	fl.StringVar(&f.method, "method", "", "override the task's guidance method (vanilla, projection, mcg, ps, ps+)")
+	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale")
+	fl.StringVar(&f.baseline, "baseline", "", "also sample with this method (e.g. vanilla) and compare")
+	fl.StringVar(&f.backend, "backend", "", `backend spec: "embedded" (default), "xla:cuda", "xla:/path/plugin.so"`)
+	fl.StringVar(&f.out, "out", "", "the run folder (required; new, empty, or this run's own)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func (f *runFlags) run(cmd *cobra.Command) error {
+	spec, err := f.spec()
+	if err != nil {
+		return usageError{err}
+	}
+	reg, err := pipeline.NewRegistry()
+	if err != nil {
+		return err
+	}
+	g, err := pipeline.RunGraph(spec)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := reg.Validate(g); err != nil {
+		return err
+	}
+	yamlData, err := g.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := prepareOutDir(spec.Out, yamlData); err != nil {
+		return usageError{err}
+	}
+	runYAML := filepath.Join(spec.Out, "run.yaml")
+	if err := g.Save(runYAML); err != nil {
+		return err
+	}
+	res, err := runGraph(cmd, reg, g, cacheDirFor(runYAML), nil)
+	if err != nil {
+		return err
+	}
+	printMetrics(cmd, res, spec)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (grid: %s)\n", spec.Out, filepath.Join(spec.Out, pipeline.GridFile))
+	return nil
+}
+
+// spec checks every input before anything is written: task, noise, model, images.
+func (f *runFlags) spec() (pipeline.RunSpec, error) {
+	s := pipeline.RunSpec{N: f.n, Start: f.start, Steps: f.steps, Batch: f.batch, Seed: f.seed, Backend: f.backend, Baseline: f.baseline}
+	var err error
+	switch {
+	case (f.task == "") == (f.taskConfig == ""):
+		return s, errors.New("give --task NAME or --task-config FILE (one of them)")
+	case f.task != "":
+		s.Name = f.task
+		s.Task, err = task.Preset(f.task)
+	default:
+		s.Name = strings.TrimSuffix(filepath.Base(f.taskConfig), filepath.Ext(f.taskConfig))
+		s.Task, err = task.Load(f.taskConfig)
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := f.overrideTask(s.Task); err != nil {
+		return s, err
+	}
+	if f.out == "" {
+		return s, errors.New("--out is required")
+	}
+	if s.Out, err = filepath.Abs(f.out); err != nil {
+		return s, err
+	}
+	if f.n < 1 || f.steps < 1 || f.batch < 1 {
+		return s, fmt.Errorf("--n %d, --steps %d and --batch %d must be at least 1", f.n, f.steps, f.batch)
+	}
+	if s.Backend == "" {
+		s.Backend = os.Getenv("DPSFLOW_BACKEND")
+	}
+	if s.Backend == "" {
+		s.Backend = "embedded"
+	}
+	if _, err := xla.ParseSpec(s.Backend); err != nil {
+		return s, err
+	}
+	// The prior: read, hashed and (for user weights) loaded once, so a checkpoint that does
+	// not fit its config fails here, before the run folder exists.
+	var prior pipeline.PriorSpec
+	switch {
+	case f.modelConfig == "" && f.checkpoint == "":
+		s.Builtin = pipeline.BuiltinMNIST
+		prior, err = pipeline.NewPriorSpec(s.Builtin, "", "")
+	case f.modelConfig == "" || f.checkpoint == "":
+		return s, errors.New("give both --model-config and --checkpoint, or neither (the shipped MNIST prior)")
+	default:
+		if s.ModelConfig, err = filepath.Abs(f.modelConfig); err != nil {
+			return s, err
+		}
+		if s.Checkpoint, err = filepath.Abs(f.checkpoint); err != nil {
+			return s, err
+		}
+		if prior, err = pipeline.NewPriorSpec("", s.ModelConfig, s.Checkpoint); err == nil {
+			_, _, err = prior.Load()
+		}
+	}
+	if err != nil {
+		return s, err
+	}
+	s.Channels, s.Size = prior.Channels, prior.ImageSize
+	if f.images != "" {
+		if s.Images, err = filepath.Abs(f.images); err != nil {
+			return s, err
+		}
+		if _, err := pipeline.LoadImages(s.Images, s.Channels, s.Size, s.N); err != nil {
+			return s, err
+		}
+	} else if s.Channels != 1 || s.Size != 32 {
+		return s, fmt.Errorf("the model takes %d×%d×%d images, so MNIST digits do not fit: give --images", s.Channels, s.Size, s.Size)
+	} else if _, err := pipeline.LoadMNIST("test", s.Start, s.N); err != nil {
+		return s, err
+	}
+	if _, err := s.Task.Operator(s.Size, s.Size, s.Seed); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// overrideTask applies --noise, --method and --scale.
+func (f *runFlags) overrideTask(t *task.Config) error {
+	if f.noise != "" {
+		name, val, ok := strings.Cut(f.noise, ":")
+		v, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil || (name != "gaussian" && name != "poisson") {
+			return fmt.Errorf("--noise %q: want gaussian:SIGMA or poisson:RATE", f.noise)
+		}
+		t.Measurement.Noise.Name, t.Measurement.Noise.Sigma, t.Measurement.Noise.Rate = name, 0, 0
+		if name == "gaussian" {
+			t.Measurement.Noise.Sigma = v
+		} else {
+			t.Measurement.Noise.Rate = v
+		}
+	}
+	if _, err := t.Noise(); err != nil {
+		return err
+	}
+	if f.method != "" {
+		t.Conditioning.Method = f.method
+	}
+	if f.scale != 0 {
+		t.Conditioning.Params.Scale = f.scale
+	}
+	return nil
+}
+
+// prepareOutDir accepts a new or empty folder, or one that holds this very run (same
+// run.yaml: the run resumes); anything else is an error, so nothing is overwritten.
+func prepareOutDir(dir string, runYAML []byte) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return os.MkdirAll(dir, 0o755)
+	case err != nil:
+		return fmt.Errorf("--out: %w", err)
+	case len(entries) == 0:
+		return nil
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "run.yaml"))
+	if err != nil {
+		return fmt.Errorf("--out %s exists and holds other files; give a new or empty folder", dir)
+	}
+	if !bytes.Equal(old, runYAML) {
+		return fmt.Errorf("--out %s holds another run (its run.yaml differs from this one's); give a new folder, or rerun that one with 'dpsflow dag run %s'", dir, filepath.Join(dir, "run.yaml"))
+	}
+	return nil
+}
+
+// cacheDirFor is where the results of a DAG file's nodes are kept: beside it, so that
+// rerunning it (or resuming it) reuses them.
+func cacheDirFor(dagFile string) string {
+	return filepath.Join(filepath.Dir(dagFile), ".dpsflow", "cache")
+}
+
+// runGraph runs g with the cache in cacheDir, showing progress on stderr; Ctrl-C or
+// SIGTERM stops it between sampler steps (a later run resumes).
+func runGraph(cmd *cobra.Command, reg *dag.Registry, g *dag.Graph, cacheDir string, force []string) (*dag.Result, error) {
+	cache, err := dag.OpenCache(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p := newProgress(cmd.ErrOrStderr())
+	r := &dag.Runner{Registry: reg, Cache: cache, Events: p.event, Force: force}
+	res, err := r.Run(ctx, g)
+	p.finish()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted: finished nodes are cached and the sampler checkpointed; run the same command again to resume (%w)", err)
+	}
+	return res, err
+}
+
+func printMetrics(cmd *cobra.Command, res *dag.Result, spec pipeline.RunSpec) {
+	out := cmd.OutOrStdout()
+	show := func(node string) {
+		v, err := res.Value(node + ".metrics")
+		if err != nil {
+			return
+		}
+		m := v.(*pipeline.Metrics)
+		var parts []string
+		for _, k := range []string{"psnr", "ssim", "residual", "seconds"} {
+			if s, ok := m.Summary[k]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.4g ± %.2g", k, s.Mean, s.Std))
+			}
+		}
+		fmt.Fprintf(out, "%-8s %s\n", m.Method, strings.Join(parts, ", "))
+	}
+	show("metrics")
+	if spec.Baseline != "" {
+		show("metrics_" + spec.Baseline)
+	}
+}

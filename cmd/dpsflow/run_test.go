@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/png"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bad input is refused before the run folder exists, with an error naming what is wrong.
+func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg, ckpt := writeTinyModel(t, dir)
+	other := filepath.Join(dir, "other.yaml")
+	must(t, os.WriteFile(other, []byte(strings.Replace(tinyModelYAML, "num_channels: 32", "num_channels: 16", 1)), 0o644))
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	must(t, os.WriteFile(unknownKey, []byte("measurement:\n  operator: {name: inpainting}\n  noise: {name: gaussian, sigma: 0.05}\n  wobble: 3\n"), 0o644))
+	wrongType := filepath.Join(dir, "wrongtype.yaml")
+	must(t, os.WriteFile(wrongType, []byte("conditioning:\n  method: ps\n  params: {scale: lots}\nmeasurement:\n  operator: {name: inpainting}\n  noise: {name: gaussian, sigma: 0.05}\n"), 0o644))
+	mixed := filepath.Join(dir, "mixed")
+	must(t, os.MkdirAll(mixed, 0o755))
+	writeGrayPNG(t, filepath.Join(mixed, "a.png"), 32, 32)
+	writeGrayPNG(t, filepath.Join(mixed, "b.png"), 28, 28)
+	big := filepath.Join(dir, "big")
+	must(t, os.MkdirAll(big, 0o755))
+	writeGrayPNG(t, filepath.Join(big, "a.png"), 64, 64)
+	busy := filepath.Join(dir, "busy")
+	must(t, os.MkdirAll(busy, 0o755))
+	must(t, os.WriteFile(filepath.Join(busy, "thesis.tex"), []byte("precious"), 0o644))
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown task", []string{"--task", "sr8"}, `task "sr8" is not a preset`},
+		{"task yaml unknown key", []string{"--task-config", unknownKey}, "field wobble not found"},
+		{"task yaml wrong type", []string{"--task-config", wrongType}, "lots"},
+		{"missing task file", []string{"--task-config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"bad noise", []string{"--task", "sr4", "--noise", "laplace:1"}, "--noise"},
+		{"missing images", []string{"--task", "sr4", "--images", filepath.Join(dir, "nowhere")}, "nowhere"},
+		{"mixed image sizes", []string{"--task", "sr4", "--images", mixed}, "b.png is 28×28"},
+		{"wrong image size", []string{"--task", "sr4", "--images", big}, "64×64 images, but the prior takes 32×32"},
+		{"checkpoint does not fit", []string{"--task", "sr4", "--model-config", other, "--checkpoint", ckpt}, "does not match model config"},
+		{"half a model", []string{"--task", "sr4", "--model-config", cfg}, "both --model-config and --checkpoint"},
+		{"mnist out of range", []string{"--task", "sr4", "--start", "9999", "--n", "5"}, "outside the test split"},
+	} {
+		out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
+		got, code, err := runCLI(t, append([]string{"run", "--out", out}, c.args...)...)
+		if code != 2 || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: exit %d, error %v; want exit 2 and %q\n%s", c.name, code, err, c.want, got)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: the run folder %s was created", c.name, out)
+		}
+	}
+	_, code, err := runCLI(t, "run", "--task", "sr4", "--out", busy)
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "holds other files") {
+		t.Errorf("busy folder: exit %d, %v", code, err)
+	}
+	if entries, _ := os.ReadDir(busy); len(entries) != 1 {
+		t.Errorf("busy folder now has %d entries, want only thesis.tex", len(entries))
+	}
+}
+
+func writeGrayPNG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	var buf bytes.Buffer
+	must(t, png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))))
+	must(t, os.WriteFile(path, buf.Bytes(), 0o644))
+}
+
+// A `dpsflow run` killed with SIGKILL in the middle of sampling and started again resumes
+// (reusing the finished nodes and the sampler's checkpoint) and ends with the same images
+// and scores as a run never interrupted. The DAG commands then see a fully cached run.
+func TestRunKilledMidwayResumesToTheSameResult(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "dpsflow")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	args := []string{"run", "--task", "inpaint-box", "--n", "2", "--steps", "30", "--seed", "5"}
+	clean := filepath.Join(t.TempDir(), "clean")
+	if out, err := exec.Command(bin, append(args, "--out", clean)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+
+	killed := filepath.Join(t.TempDir(), "killed")
+	cmd := exec.Command(bin, append(args, "--out", killed)...)
+	must(t, cmd.Start())
+	deadline := time.Now().Add(3 * time.Minute)
+	for findFile(killed, "batch-00000.gob") == "" {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no sampler checkpoint appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	if _, err := os.Stat(filepath.Join(killed, "metrics.json")); err == nil {
+		t.Fatal("the run finished before it was killed; the test proves nothing")
+	}
+	out, err := exec.Command(bin, append(args, "--out", killed)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("resumed run: %v\n%s", err, out)
+	}
+	for _, node := range []string{"truth", "measure"} {
+		if !lineHas(string(out), node, "reused from the cache") {
+			t.Errorf("resumed run did not reuse %s:\n%s", node, out)
+		}
+	}
+	for _, f := range []string{"recon/00000.png", "recon/00001.png", "input/00000.png", "grid.png"} {
+		a, errA := os.ReadFile(filepath.Join(clean, f))
+		b, errB := os.ReadFile(filepath.Join(killed, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the uninterrupted and the resumed run (%v, %v)", f, errA, errB)
+		}
+	}
+	if a, b := scores(t, clean), scores(t, killed); a != b {
+		t.Errorf("scores differ:\nuninterrupted %s\nresumed       %s", a, b)
+	}
+
+	// The DAG file of the run: explain finds every cacheable node cached; graph draws it.
+	runYAML := filepath.Join(killed, "run.yaml")
+	explain, code, err := runCLI(t, "dag", "explain", runYAML)
+	if code != 0 || !lineHas(explain, "sample", "reuse") || !lineHas(explain, "save", "run") {
+		t.Errorf("dag explain: exit %d, %v\n%s", code, err, explain)
+	}
+	svg, code, err := runCLI(t, "dag", "graph", "--svg", runYAML)
+	if code != 0 || !strings.Contains(svg, "<svg") || !strings.Contains(svg, "sample") {
+		t.Errorf("dag graph --svg: exit %d, %v\n%.300s", code, err, svg)
+	}
+	rerun, code, err := runCLI(t, "dag", "run", runYAML)
+	if code != 0 || !lineHas(rerun, "sample", "reused from the cache") {
+		t.Errorf("dag run: exit %d, %v\n%s", code, err, rerun)
+	}
+}
+
+// scores is metrics.json without the timings, which differ from run to run.
+func scores(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	must(t, err)
+	var m struct {
+		Images []struct {
+			Name                 string
+			PSNR, SSIM, Residual float64
+		}
+	}
+	must(t, json.Unmarshal(data, &m))
+	s, _ := json.Marshal(m)
+	return string(s)
+}
+
+func findFile(root, name string) string {
+	var found string
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == name {
+			found = path
+		}
+		return nil
+	})
+	return found
+}
+
+// lineHas reports whether a line of out contains both words.
+func lineHas(out, a, b string) bool {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), a) && strings.Contains(sc.Text(), b) {
+			return true
+		}
+	}
+	return false
+}

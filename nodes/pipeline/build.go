@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/task"
+)
+
+// RunSpec is what `dpsflow run` asks for.
+type RunSpec struct {
+	Name string       // graph name, e.g. the task name
+	Task *task.Config // operator, noise and guidance
+	// Prior: Builtin "mnist", or ModelConfig + Checkpoint.
+	Builtin, ModelConfig, Checkpoint string
+	// Images is a PNG/JPEG folder or .npy; empty: MNIST test digits from Start.
+	Images   string
+	Start, N int
+	Channels int // of the prior's images (for Images)
+	Size     int
+	Steps    int
+	Batch    int
+	Seed     uint64
+	Backend  string
+	// Baseline adds a second sampler with this guidance method (e.g. "vanilla") on the
+	// same measurement, shown beside DPS in the grid and in metrics.json.
+	Baseline string
+	Out      string // the run folder (absolute)
+}
+
+// Seeds of the random parts, apart so that no two share a stream.
+const (
+	measureSeedOffset = 1_000_003
+	sampleSeedOffset  = 2_000_003
+)
+
+// RunGraph is the DAG of a run: load → measure → sample → metrics → save, with the
+// graph-level nodes (prior, operator, noise, likelihood, tweedie, update) feeding sample.
+func RunGraph(r RunSpec) (*dag.Graph, error) {
+	if r.Task == nil {
+		return nil, fmt.Errorf("run: no task")
+	}
+	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
+	if r.Images == "" {
+		g.Add("truth", "mnist", map[string]any{"split": "test", "start": r.Start, "n": r.N}, nil)
+	} else {
+		g.Add("truth", "images", map[string]any{"path": r.Images, "n": r.N, "channels": r.Channels, "size": r.Size}, nil)
+	}
+	prior := map[string]any{}
+	if r.Builtin != "" {
+		prior["builtin"] = r.Builtin
+	} else {
+		prior["model_config"], prior["checkpoint"] = r.ModelConfig, r.Checkpoint
+	}
+	g.Add("prior", "prior", prior, nil)
+	opParams := map[string]any{"name": r.Task.OperatorName()}
+	if p := r.Task.OperatorParams(); len(p) > 0 {
+		opParams["params"] = p
+	}
+	g.Add("operator", "operator", opParams, nil)
+	nz := r.Task.Measurement.Noise
+	noise := map[string]any{"name": nz.Name}
+	if nz.Name == "poisson" {
+		noise["rate"] = nz.Rate
+	} else {
+		noise["sigma"] = nz.Sigma
+	}
+	g.Add("noise", "noise", noise, nil)
+	g.Add("tweedie", "tweedie", map[string]any{"clip": true}, nil)
+	g.Add("update", "update", map[string]any{"kind": "ddpm", "steps": r.Steps}, nil)
+	measure := g.Add("measure", "measure", nil, map[string]string{"images": "truth.images", "operator": "operator.operator", "noise": "noise.noise"})
+	measure.Seed = seedPtr(r.Seed + measureSeedOffset)
+	gd := r.Task.Guidance()
+	addSampler := func(suffix, method string, scale float64) {
+		g.Add("likelihood"+suffix, "likelihood", map[string]any{"method": method, "scale": scale}, nil)
+		s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend}, map[string]string{
+			"prior": "prior.prior", "operator": "operator.operator", "noise": "noise.noise", "likelihood": "likelihood" + suffix + ".likelihood",
+			"tweedie": "tweedie.tweedie", "update": "update.update", "measurement": "measure.measurement", "truth": "truth.images"})
+		s.Seed = seedPtr(r.Seed + sampleSeedOffset)
+		g.Add("metrics"+suffix, "metrics", nil, map[string]string{"recon": "sample" + suffix + ".recon", "measurement": "measure.measurement",
+			"operator": "operator.operator", "trace": "sample" + suffix + ".trace", "likelihood": "likelihood" + suffix + ".likelihood", "truth": "truth.images"})
+	}
+	addSampler("", string(gd.Method), gd.Scale)
+	save := map[string]string{"measurement": "measure.measurement", "recon": "sample.recon", "trace": "sample.trace",
+		"metrics": "metrics.metrics", "truth": "truth.images"}
+	if r.Baseline != "" {
+		addSampler("_"+r.Baseline, r.Baseline, gd.Scale)
+		save["baseline"] = "sample_" + r.Baseline + ".recon"
+		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
+	}
+	g.Add("save", "save", map[string]any{"dir": r.Out}, save)
+	return g, nil
+}
+
+func seedPtr(s uint64) *uint64 { return &s }

@@ -1,0 +1,302 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/metrics"
+	"github.com/dpsflow/dpsflow/xla"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// NewRegistry is a dag registry with the DPS types and kinds.
+func NewRegistry() (*dag.Registry, error) {
+	reg := dag.NewRegistry()
+	if err := Register(reg); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// Register adds the DPS port types and node kinds to reg.
+func Register(reg *dag.Registry) error {
+	if err := RegisterTypes(reg); err != nil {
+		return err
+	}
+	for _, k := range Kinds() {
+		if err := reg.Register(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kinds are the DPS node kinds (see the package doc).
+func Kinds() []dag.Kind {
+	return []dag.Kind{
+		{
+			Name: "mnist", Version: "1", Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
+			Params:  []dag.Param{{Name: "split", Type: "string", Default: "test"}, {Name: "start", Type: "int", Default: 0}, {Name: "n", Type: "int", Default: 8}},
+			Outputs: []dag.Port{{Name: "images", Type: TypeImages}},
+			Run: func(c *dag.Call) error {
+				im, err := LoadMNIST(c.String("split"), c.Int("start"), c.Int("n"))
+				c.Set("images", im)
+				return err
+			},
+		},
+		{
+			Name: "images", Version: "1", NoCache: true,
+			Doc: "images from a PNG/JPEG folder or a .npy file, checked against the prior's size and channels",
+			Params: []dag.Param{{Name: "path", Type: "string", Required: true}, {Name: "n", Type: "int", Default: 0, Doc: "keep the first n (0: all)"},
+				{Name: "channels", Type: "int", Default: 1}, {Name: "size", Type: "int", Default: 32}},
+			Outputs: []dag.Port{{Name: "images", Type: TypeImages}},
+			Run: func(c *dag.Call) error {
+				im, err := LoadImages(c.String("path"), c.Int("channels"), c.Int("size"), c.Int("n"))
+				c.Set("images", im)
+				return err
+			},
+		},
+		{
+			Name: "prior", Version: "1", NoCache: true,
+			Doc:     "a score network: builtin mnist, or model_config + checkpoint; hashes both so edits invalidate what depends on them",
+			Params:  []dag.Param{{Name: "builtin", Type: "string"}, {Name: "model_config", Type: "string"}, {Name: "checkpoint", Type: "string"}},
+			Outputs: []dag.Port{{Name: "prior", Type: TypePrior}},
+			Run: func(c *dag.Call) error {
+				s, err := NewPriorSpec(optString(c, "builtin"), optString(c, "model_config"), optString(c, "checkpoint"))
+				c.Set("prior", s)
+				return err
+			},
+		},
+		{
+			Name: "operator", Version: "1", Doc: "the measurement operator A by reference task name and parameters (seeded random parts)",
+			Params:  []dag.Param{{Name: "name", Type: "string", Required: true}, {Name: "params", Type: "map"}},
+			Outputs: []dag.Port{{Name: "operator", Type: TypeOperator}},
+			Run: func(c *dag.Call) error {
+				s := OperatorSpec{Name: c.String("name"), Seed: c.Seed()}
+				if p, ok := c.Param("params").(map[string]any); ok {
+					s.Params = p
+				}
+				c.Set("operator", s)
+				return nil
+			},
+		},
+		{
+			Name: "noise", Version: "1", Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate)",
+			Params:  []dag.Param{{Name: "name", Type: "string", Default: "gaussian"}, {Name: "sigma", Type: "float", Default: 0.05}, {Name: "rate", Type: "float", Default: 1.0}},
+			Outputs: []dag.Port{{Name: "noise", Type: TypeNoise}},
+			Run: func(c *dag.Call) error {
+				s := NoiseSpec{Name: c.String("name")}
+				if s.Name == "poisson" {
+					s.Rate = c.Float("rate")
+				} else {
+					s.Sigma = c.Float("sigma")
+				}
+				_, err := s.Build()
+				c.Set("noise", s)
+				return err
+			},
+		},
+		{
+			Name: "likelihood", Version: "1", Doc: "the guidance: method vanilla|projection|mcg|ps|ps+, scale, rule reference|paper",
+			Params: []dag.Param{{Name: "method", Type: "string", Default: "ps"}, {Name: "scale", Type: "float", Default: 1.0},
+				{Name: "rule", Type: "string", Default: "reference"}, {Name: "batch_norm", Type: "bool", Default: false}},
+			Outputs: []dag.Port{{Name: "likelihood", Type: TypeLikelihood}},
+			Run: func(c *dag.Call) error {
+				c.Set("likelihood", LikelihoodSpec{Method: guidance.Method(c.String("method")), Scale: c.Float("scale"),
+					Rule: guidance.Rule(c.String("rule")), BatchNorm: c.Bool("batch_norm")})
+				return nil
+			},
+		},
+		{
+			Name: "tweedie", Version: "1", Doc: "the Tweedie estimate x̂0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ, clipped to [-1, 1] or not",
+			Params:  []dag.Param{{Name: "clip", Type: "bool", Default: true}},
+			Outputs: []dag.Port{{Name: "tweedie", Type: TypeTweedie}},
+			Run:     func(c *dag.Call) error { c.Set("tweedie", TweedieSpec{Clip: c.Bool("clip")}); return nil },
+		},
+		{
+			Name: "update", Version: "1", Doc: "the posterior update: kind ddpm|ddim, steps (respaced), eta, variance, return sample|x0hat",
+			Params: []dag.Param{{Name: "kind", Type: "string", Default: "ddpm"}, {Name: "steps", Type: "int", Default: 100}, {Name: "eta", Type: "float", Default: 0.0},
+				{Name: "variance", Type: "string", Default: ""}, {Name: "return", Type: "string", Default: ""}},
+			Outputs: []dag.Port{{Name: "update", Type: TypeUpdate}},
+			Run: func(c *dag.Call) error {
+				c.Set("update", UpdateSpec{Kind: c.String("kind"), Steps: c.Int("steps"), Eta: c.Float("eta"), Variance: c.String("variance"), Return: c.String("return")})
+				return nil
+			},
+		},
+		{
+			Name: "measure", Version: "1", Doc: "y = A(x) + noise, drawn from the node's seed, and a picture of y",
+			Inputs:  []dag.Port{{Name: "images", Type: TypeImages}, {Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise}},
+			Outputs: []dag.Port{{Name: "measurement", Type: TypeMeasurement}},
+			Run:     runMeasure,
+		},
+		{
+			Name: "sample", Version: "1", Doc: "DPS: the compiled sampler over the batch; resumes from checkpoints after a kill",
+			Inputs: []dag.Port{{Name: "prior", Type: TypePrior}, {Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise},
+				{Name: "likelihood", Type: TypeLikelihood}, {Name: "tweedie", Type: TypeTweedie}, {Name: "update", Type: TypeUpdate},
+				{Name: "measurement", Type: TypeMeasurement}, {Name: "truth", Type: TypeImages, Optional: true, Doc: "for the PSNR-per-step curve"}},
+			Params: []dag.Param{{Name: "batch", Type: "int", Default: 8}, {Name: "snapshot_every", Type: "int", Default: 10},
+				{Name: "checkpoint_every", Type: "int", Default: 10}, {Name: "backend", Type: "string", Default: "embedded"}},
+			Outputs: []dag.Port{{Name: "recon", Type: TypeImages}, {Name: "trace", Type: TypeTrace}},
+			Run:     runSample,
+		},
+		{
+			Name: "metrics", Version: "1", Doc: "per image and mean ± std: PSNR and SSIM (with truth), ‖y − A(x)‖, seconds",
+			Inputs: []dag.Port{{Name: "recon", Type: TypeImages}, {Name: "measurement", Type: TypeMeasurement}, {Name: "operator", Type: TypeOperator},
+				{Name: "trace", Type: TypeTrace}, {Name: "likelihood", Type: TypeLikelihood}, {Name: "truth", Type: TypeImages, Optional: true}},
+			Outputs: []dag.Port{{Name: "metrics", Type: TypeMetrics}},
+			Run:     runMetrics,
+		},
+		{
+			Name: "save", Version: "1", NoCache: true,
+			Doc: "writes DIR/input, recon, label PNGs, grid.png, progress/ (snapshots, curves as PNG and HTML) and metrics.json",
+			Inputs: []dag.Port{{Name: "measurement", Type: TypeMeasurement}, {Name: "recon", Type: TypeImages}, {Name: "trace", Type: TypeTrace},
+				{Name: "metrics", Type: TypeMetrics}, {Name: "truth", Type: TypeImages, Optional: true},
+				{Name: "baseline", Type: TypeImages, Optional: true, Doc: "another method's reconstructions, shown in the grid"},
+				{Name: "baseline_metrics", Type: TypeMetrics, Optional: true}},
+			Params:  []dag.Param{{Name: "dir", Type: "string", Required: true}},
+			Outputs: []dag.Port{{Name: "files", Type: "strings"}},
+			Run:     runSave,
+		},
+	}
+}
+
+func optString(c *dag.Call, name string) string {
+	s, _ := c.Param(name).(string)
+	return s
+}
+
+// hostBackendSpec runs the small host-side graphs (measure, metrics); sampling uses the
+// node's backend parameter.
+const hostBackendSpec = "embedded"
+
+// applyOperator computes A(x) for images [lo, hi) on a fresh host backend.
+func applyOperator(spec OperatorSpec, im *Images) (*tensors.Tensor, error) {
+	op, err := spec.Build(im.H, im.W)
+	if err != nil {
+		return nil, err
+	}
+	be, err := xla.New(hostBackendSpec)
+	if err != nil {
+		return nil, err
+	}
+	x := im.Tensor(0, im.N)
+	if _, err := op.MeasurementShape(x.Shape()); err != nil {
+		return nil, err
+	}
+	exec, err := graph.NewExec(be, op.Apply)
+	if err != nil {
+		return nil, err
+	}
+	return exec.Exec1(x)
+}
+
+func runMeasure(c *dag.Call) error {
+	im := c.In("images").(*Images)
+	clean, err := applyOperator(c.In("operator").(OperatorSpec), im)
+	if err != nil {
+		return err
+	}
+	nm, err := c.In("noise").(NoiseSpec).Build()
+	if err != nil {
+		return err
+	}
+	y, err := nm.Measure(clean, c.Seed())
+	if err != nil {
+		return err
+	}
+	m := &Measurement{Shape: y.Shape().Dimensions, Y: tensors.MustCopyFlatData[float32](y)}
+	m.View = viewOf(m, im)
+	c.Set("measurement", m)
+	return nil
+}
+
+// viewOf pictures y at the images' size: y itself when it has their shape, a nearest
+// upscaling when it is a smaller image, else its log-magnitude scaled to [-1, 1] per image
+// (phase retrieval), resampled to the images' size.
+func viewOf(m *Measurement, im *Images) *Images {
+	v := &Images{N: im.N, C: im.C, H: im.H, W: im.W, Pixels: make([]float32, len(im.Pixels)), Names: im.Names}
+	d := m.Shape
+	if len(d) != 4 || d[1] != im.C {
+		return v // not an image: left blank
+	}
+	h, w := d[2], d[3]
+	logScale := !(im.H%h == 0 && im.W%w == 0)
+	for i := range im.N {
+		row, dst := m.Row(i), v.Image(i)
+		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+		val := func(k int) float32 {
+			if logScale {
+				return float32(math.Log1p(math.Abs(float64(row[k]))))
+			}
+			return row[k]
+		}
+		if logScale {
+			for k := range row {
+				lo, hi = min(lo, val(k)), max(hi, val(k))
+			}
+		}
+		for ch := range im.C {
+			for y := range im.H {
+				for x := range im.W {
+					k := ch*h*w + (y*h/im.H)*w + x*w/im.W
+					p := val(k)
+					if logScale && hi > lo {
+						p = 2*(p-lo)/(hi-lo) - 1
+					}
+					dst[ch*im.H*im.W+y*im.W+x] = max(-1, min(1, p))
+				}
+			}
+		}
+	}
+	return v
+}
+
+func runMetrics(c *dag.Call) error {
+	recon := c.In("recon").(*Images)
+	m := c.In("measurement").(*Measurement)
+	tr := c.In("trace").(*Trace)
+	ax, err := applyOperator(c.In("operator").(OperatorSpec), recon)
+	if err != nil {
+		return err
+	}
+	axs := tensors.MustCopyFlatData[float32](ax)
+	per := len(axs) / recon.N
+	truth, _ := c.In("truth").(*Images)
+	out := &Metrics{Method: string(c.In("likelihood").(LikelihoodSpec).Method)}
+	cols := map[string][]float64{}
+	for i := range recon.N {
+		r := ImageMetrics{Name: recon.Names[i], Residual: metrics.Residual(m.Row(i), axs[i*per:(i+1)*per]), Seconds: tr.Seconds[i]}
+		cols["residual"] = append(cols["residual"], r.Residual)
+		cols["seconds"] = append(cols["seconds"], r.Seconds)
+		if truth != nil {
+			est := clipped(recon.Image(i))
+			r.PSNR = metrics.PSNR(est, truth.Image(i), 2)
+			if r.SSIM, err = metrics.SSIM(est, truth.Image(i), recon.C, recon.H, recon.W, 2); err != nil {
+				return fmt.Errorf("SSIM of %s: %w", recon.Names[i], err)
+			}
+			cols["psnr"] = append(cols["psnr"], r.PSNR)
+			cols["ssim"] = append(cols["ssim"], r.SSIM)
+		}
+		out.Images = append(out.Images, r)
+	}
+	out.Summary = map[string]Stat{}
+	for k, xs := range cols {
+		mean, std := metrics.MeanStd(xs)
+		out.Summary[k] = Stat{Mean: mean, Std: std}
+	}
+	c.Set("metrics", out)
+	return nil
+}
+
+// clipped is a copy of x clipped to [-1, 1], the range images are scored in.
+func clipped(x []float32) []float32 {
+	out := slices.Clone(x)
+	for i, v := range out {
+		out[i] = max(-1, min(1, v))
+	}
+	return out
+}

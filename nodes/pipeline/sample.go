@@ -1,0 +1,204 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/metrics"
+	"github.com/dpsflow/dpsflow/nodes/sampler"
+	"github.com/dpsflow/dpsflow/nodes/schedule"
+	"github.com/dpsflow/dpsflow/xla"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// batchState is what the sample node keeps in its scratch folder for batch b: a
+// checkpoint of the sampler (Done < Steps) or the finished batch (Done == Steps), with the
+// trace so far. A killed run resumes from it bit for bit.
+type batchState struct {
+	Done, Steps int
+	X           []float32 // x_t, or the result when finished
+	RNG         []uint64
+	Residual    []float64 // per step, summed over the batch's images
+	PSNRSteps   []int
+	PSNR        []float64 // per snapshot step, summed over the batch's images
+	Frames      []Frame
+	Seconds     float64 // wall time so far
+}
+
+func runSample(c *dag.Call) error {
+	ps := c.In("prior").(PriorSpec)
+	m := c.In("measurement").(*Measurement)
+	truth, _ := c.In("truth").(*Images)
+	n := m.Shape[0]
+	if ps.Channels != m.View.C || ps.ImageSize != m.View.H || ps.ImageSize != m.View.W {
+		return fmt.Errorf("the prior takes %d×%d×%d images, but the measured images are %d×%d×%d",
+			ps.Channels, ps.ImageSize, ps.ImageSize, m.View.C, m.View.H, m.View.W)
+	}
+	if truth != nil && (truth.N != n || truth.Size() != m.View.Size()) {
+		return fmt.Errorf("input truth has %d images of %d values; the measurement has %d of %d", truth.N, truth.Size(), n, m.View.Size())
+	}
+	batch, every, ckEvery := c.Int("batch"), c.Int("snapshot_every"), c.Int("checkpoint_every")
+	if batch < 1 {
+		return fmt.Errorf("param batch %d must be at least 1", batch)
+	}
+	be, err := xla.New(c.String("backend"))
+	if err != nil {
+		return err
+	}
+	model, mctx, err := ps.Load()
+	if err != nil {
+		return err
+	}
+	op, err := c.In("operator").(OperatorSpec).Build(ps.ImageSize, ps.ImageSize)
+	if err != nil {
+		return err
+	}
+	nm, err := c.In("noise").(NoiseSpec).Build()
+	if err != nil {
+		return err
+	}
+	cfg := SamplerConfig(c.In("update").(UpdateSpec), c.In("tweedie").(TweedieSpec), c.In("likelihood").(LikelihoodSpec))
+	s, err := sampler.New(be, model.Prior(mctx), schedule.Default(), op, nm, cfg)
+	if err != nil {
+		return err
+	}
+	scratch, err := c.ScratchDir()
+	if err != nil {
+		return err
+	}
+	steps := s.Schedule().Len()
+	C, H, W := m.View.C, m.View.H, m.View.W
+	recon := &Images{N: n, C: C, H: H, W: W, Names: m.View.Names}
+	tr := &Trace{Steps: steps, Residual: make([]float64, steps)}
+	var psnrSum map[int]float64
+	for lo := 0; lo < n; lo += batch {
+		hi := min(n, lo+batch)
+		path := filepath.Join(scratch, fmt.Sprintf("batch-%05d.gob", lo/batch))
+		st, err := runBatch(c, s, path, m.Tensor(lo, hi), truth, lo, hi, shapes.Make(dtypes.Float32, hi-lo, C, H, W), every, ckEvery, steps, n)
+		if err != nil {
+			return fmt.Errorf("images %d–%d: %w", lo, hi-1, err)
+		}
+		recon.Pixels = append(recon.Pixels, st.X...)
+		for i, r := range st.Residual {
+			tr.Residual[i] += r / float64(n)
+		}
+		if psnrSum == nil {
+			psnrSum = map[int]float64{}
+			tr.PSNRSteps = st.PSNRSteps
+			tr.Frames = st.Frames
+		}
+		for i, step := range st.PSNRSteps {
+			psnrSum[step] += st.PSNR[i]
+		}
+		for range hi - lo {
+			tr.Seconds = append(tr.Seconds, st.Seconds/float64(hi-lo))
+		}
+	}
+	for _, step := range tr.PSNRSteps {
+		tr.PSNR = append(tr.PSNR, psnrSum[step]/float64(n))
+	}
+	c.Set("recon", recon)
+	c.Set("trace", tr)
+	return nil
+}
+
+// runBatch samples images [lo, hi), resuming from path when a killed run left a state there.
+func runBatch(c *dag.Call, s *sampler.Sampler, path string, y *tensors.Tensor, truth *Images, lo, hi int,
+	shape shapes.Shape, every, ckEvery, steps, total int) (*batchState, error) {
+	st := &batchState{Steps: steps, Residual: make([]float64, steps)}
+	var resume *sampler.State
+	if data, err := os.ReadFile(path); err == nil {
+		saved := &batchState{}
+		if err := gob.NewDecoder(bytes.NewReader(data)).Decode(saved); err != nil || saved.Steps != steps {
+			return nil, fmt.Errorf("the saved state %s is unreadable or from another run; delete it: %v", path, err)
+		}
+		if saved.Done == steps {
+			return saved, nil
+		}
+		st = saved
+		resume = &sampler.State{Done: st.Done, X: tensors.FromFlatDataAndDimensions(st.X, shape.Dimensions...),
+			RNG: tensors.FromFlatDataAndDimensions(st.RNG, len(st.RNG))}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	start := time.Now()
+	secondsBefore := st.Seconds
+	hooks := sampler.Hooks{
+		Resume: resume,
+		Progress: func(done, _ int, dist []float64) {
+			for _, d := range dist {
+				st.Residual[done-1] += d
+			}
+			c.Progress(lo*steps+(hi-lo)*done, total*steps, fmt.Sprintf("images %d–%d, step %d/%d", lo, hi-1, done, steps))
+		},
+		SnapshotEvery: every,
+		Snapshot: func(done int, xt, x0 *tensors.Tensor) {
+			xs, x0s := tensors.MustCopyFlatData[float32](xt), tensors.MustCopyFlatData[float32](x0)
+			per := len(xs) / (hi - lo)
+			if lo == 0 {
+				st.Frames = append(st.Frames, Frame{Step: done, Xt: xs[:per], X0: x0s[:per]})
+			}
+			if truth != nil {
+				var sum float64
+				for i := range hi - lo {
+					sum += metrics.PSNR(clipped(x0s[i*per:(i+1)*per]), truth.Image(lo+i), 2)
+				}
+				st.PSNRSteps = append(st.PSNRSteps, done)
+				st.PSNR = append(st.PSNR, sum)
+			}
+		},
+		CheckpointEvery: ckEvery,
+		Checkpoint: func(state sampler.State) error {
+			st.Done = state.Done
+			st.X = tensors.MustCopyFlatData[float32](state.X)
+			st.RNG = tensors.MustCopyFlatData[uint64](state.RNG)
+			st.Seconds = secondsBefore + time.Since(start).Seconds()
+			return writeGob(path, st)
+		},
+	}
+	res, err := s.RunWith(c.Context(), y, shape, c.Seed()+uint64(lo), hooks)
+	if err != nil {
+		return nil, err
+	}
+	st.Done, st.X, st.RNG = steps, tensors.MustCopyFlatData[float32](res.X), nil
+	st.Seconds = secondsBefore + time.Since(start).Seconds()
+	return st, writeGob(path, st)
+}
+
+// writeGob writes v to path atomically.
+func writeGob(path string, v any) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and renames it into place.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+
+	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/plot"
+)
+
+// Output layout of a run folder (as the reference code's input/, recon/, label/, progress/).
+const (
+	MetricsFile = "metrics.json"
+	GridFile    = "grid.png"
+	ProgressDir = "progress"
+)
+
+// runSave writes the run's pictures and numbers into dir. Every file is written
+// atomically, so a killed save leaves whole files or none, and a rerun rewrites them.
+func runSave(c *dag.Call) error {
+	dir := c.String("dir")
+	m := c.In("measurement").(*Measurement)
+	recon := c.In("recon").(*Images)
+	tr := c.In("trace").(*Trace)
+	met := c.In("metrics").(*Metrics)
+	truth, _ := c.In("truth").(*Images)
+	baseline, _ := c.In("baseline").(*Images)
+	var files []string
+	add := func(rel string, write func(path string) error) error {
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := write(path); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		files = append(files, rel)
+		return nil
+	}
+	png := func(img image.Image) func(string) error {
+		return func(path string) error { return plot.SavePNG(path, img) }
+	}
+	sets := []struct {
+		folder string
+		im     *Images
+	}{{"input", m.View}, {"recon", recon}, {"label", truth}}
+	for _, s := range sets {
+		if s.im == nil {
+			continue
+		}
+		for i := range s.im.N {
+			if err := add(fmt.Sprintf("%s/%05d.png", s.folder, i), png(imageOf(s.im, i))); err != nil {
+				return err
+			}
+		}
+	}
+	panels := []plot.Panel{{Title: "measurement"}, {Title: met.Method}}
+	if baseline != nil {
+		bm, _ := c.In("baseline_metrics").(*Metrics)
+		title := "baseline"
+		if bm != nil {
+			title = bm.Method
+		}
+		panels = append(panels, plot.Panel{Title: title})
+	}
+	if truth != nil {
+		panels = append(panels, plot.Panel{Title: "truth"})
+	}
+	for i := range recon.N {
+		k := 0
+		for _, im := range []*Images{m.View, recon, baseline, truth} {
+			if im != nil {
+				panels[k].Images = append(panels[k].Images, imageOf(im, i))
+				k++
+			}
+		}
+	}
+	grid, err := plot.ComparisonGrid(panels, 3)
+	if err != nil {
+		return err
+	}
+	if err := add(GridFile, png(grid)); err != nil {
+		return err
+	}
+	if err := saveProgress(tr, recon, add, png); err != nil {
+		return err
+	}
+	summary := struct {
+		*Metrics
+		Baseline *Metrics `json:"baseline,omitempty"`
+	}{Metrics: met}
+	summary.Baseline, _ = c.In("baseline_metrics").(*Metrics)
+	data, err := json.MarshalIndent(summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := add(MetricsFile, func(path string) error { return writeFileAtomic(path, append(data, '\n')) }); err != nil {
+		return err
+	}
+	c.Set("files", files)
+	return nil
+}
+
+// saveProgress writes progress/: the x_t and x̂0 snapshots, the residual (and PSNR) per
+// step as PNG and as an interactive chart with local echarts assets, and the trace as JSON.
+func saveProgress(tr *Trace, recon *Images, add func(string, func(string) error) error, png func(image.Image) func(string) error) error {
+	if len(tr.Frames) > 0 {
+		var frames []plot.Frame
+		for _, f := range tr.Frames {
+			frames = append(frames, plot.Frame{Step: f.Step, Xt: plot.ImageOf(f.Xt, recon.C, recon.H, recon.W), X0: plot.ImageOf(f.X0, recon.C, recon.H, recon.W)})
+		}
+		img, err := plot.Snapshots(frames, 2)
+		if err != nil {
+			return err
+		}
+		if err := add(ProgressDir+"/snapshots.png", png(img)); err != nil {
+			return err
+		}
+	}
+	steps := make([]float64, len(tr.Residual))
+	for i := range steps {
+		steps[i] = float64(i + 1)
+	}
+	type chart struct {
+		name, title, yLabel string
+		series              plot.Series
+		logY                bool
+	}
+	charts := []chart{{"residual", "‖y − A(E[x0|x_t])‖ per step (mean over images)", "‖y − A(E[x0|x_t])‖", plot.Series{Name: "residual", X: steps, Y: tr.Residual}, true}}
+	if len(tr.PSNR) > 0 {
+		xs := make([]float64, len(tr.PSNRSteps))
+		for i, s := range tr.PSNRSteps {
+			xs[i] = float64(s)
+		}
+		charts = append(charts, chart{"psnr", "PSNR of E[x0|x_t] per step (mean over images)", "PSNR (dB)", plot.Series{Name: "PSNR", X: xs, Y: tr.PSNR}, false})
+	}
+	for _, ch := range charts {
+		if err := add(ProgressDir+"/"+ch.name+".png", func(path string) error {
+			return plot.CurvesPNG(path, ch.title, "step", ch.yLabel, []plot.Series{ch.series}, ch.logY)
+		}); err != nil {
+			return err
+		}
+		if err := add(ProgressDir+"/"+ch.name+".html", func(path string) error {
+			var buf bytes.Buffer
+			if err := plot.CurvesHTML(&buf, ch.title, "step", ch.yLabel, []plot.Series{ch.series}, plot.Dir("assets")); err != nil {
+				return err
+			}
+			return writeFileAtomic(path, buf.Bytes())
+		}); err != nil {
+			return err
+		}
+	}
+	if err := add(ProgressDir+"/assets/echarts.min.js", func(path string) error { return plot.WriteAssets(filepath.Dir(path)) }); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(struct {
+		Residual  []float64 `json:"residual_per_step"`
+		PSNRSteps []int     `json:"psnr_steps,omitempty"`
+		PSNR      []float64 `json:"psnr,omitempty"`
+	}{tr.Residual, tr.PSNRSteps, tr.PSNR}, "", " ")
+	if err != nil {
+		return err
+	}
+	return add(ProgressDir+"/trace.json", func(path string) error { return writeFileAtomic(path, data) })
+}
+
+func imageOf(im *Images, i int) image.Image { return plot.ImageOf(im.Image(i), im.C, im.H, im.W) }

@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dpsflow/dpsflow/models"
+	"github.com/dpsflow/dpsflow/nodes/checkpoint"
+	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/noise"
+	"github.com/dpsflow/dpsflow/nodes/operator"
+	"github.com/dpsflow/dpsflow/nodes/prior/adm"
+	"github.com/dpsflow/dpsflow/nodes/sampler"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// BuiltinMNIST names the prior shipped in the binary (package models).
+const BuiltinMNIST = "mnist"
+
+// PriorSpec names a score network and pins the bytes of its config and weights.
+type PriorSpec struct {
+	Builtin      string `json:"builtin,omitempty"` // "mnist", or empty for files
+	ModelConfig  string `json:"model_config,omitempty"`
+	Checkpoint   string `json:"checkpoint,omitempty"`
+	ConfigSHA256 string `json:"config_sha256"`
+	WeightSHA256 string `json:"weights_sha256"`
+	ImageSize    int    `json:"image_size"`
+	Channels     int    `json:"channels"`
+}
+
+// NewPriorSpec reads and hashes a prior's config and weights: builtin "mnist", or a
+// model_config.yaml and a checkpoint. The config is parsed here, so a bad one fails early.
+func NewPriorSpec(builtin, modelConfig, ckpt string) (PriorSpec, error) {
+	var cfgData []byte
+	var err error
+	s := PriorSpec{Builtin: builtin, ModelConfig: modelConfig, Checkpoint: ckpt}
+	switch {
+	case builtin == BuiltinMNIST && modelConfig == "" && ckpt == "":
+		cfgData = models.MNISTConfig
+		s.WeightSHA256 = hash(bytes.NewReader(models.MNISTWeights))
+	case builtin != "":
+		return s, fmt.Errorf("prior: builtin %q is not %q, or is given together with model_config/checkpoint", builtin, BuiltinMNIST)
+	case modelConfig == "" || ckpt == "":
+		return s, fmt.Errorf("prior: give both model_config and checkpoint (or builtin: mnist)")
+	default:
+		if cfgData, err = os.ReadFile(modelConfig); err != nil {
+			return s, fmt.Errorf("prior: model config: %w", err)
+		}
+		f, err := os.Open(ckpt)
+		if err != nil {
+			return s, fmt.Errorf("prior: checkpoint: %w", err)
+		}
+		s.WeightSHA256 = hash(f)
+		f.Close()
+	}
+	cfg, err := adm.ParseConfig(cfgData, s.configName())
+	if err != nil {
+		return s, err
+	}
+	s.ConfigSHA256 = hash(bytes.NewReader(cfgData))
+	s.ImageSize, s.Channels = cfg.ImageSize, cfg.InChannels
+	if s.Channels == 0 {
+		s.Channels = 3
+	}
+	return s, nil
+}
+
+func (s PriorSpec) configName() string {
+	if s.Builtin != "" {
+		return "builtin " + s.Builtin + " model_config.yaml"
+	}
+	return s.ModelConfig
+}
+
+// Load builds the network and loads its weights into a fresh variable context. Weights
+// that do not fit the config are errors naming the tensor.
+func (s PriorSpec) Load() (*adm.Model, *mlctx.Context, error) {
+	var cfgData []byte
+	var err error
+	if s.Builtin != "" {
+		cfgData = models.MNISTConfig
+	} else if cfgData, err = os.ReadFile(s.ModelConfig); err != nil {
+		return nil, nil, fmt.Errorf("prior: model config: %w", err)
+	}
+	cfg, err := adm.ParseConfig(cfgData, s.configName())
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := adm.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("prior: model config %s: %w", s.configName(), err)
+	}
+	w, err := s.readWeights()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := mlctx.New()
+	if err := m.Load(ctx, w); err != nil {
+		return nil, nil, fmt.Errorf("prior: checkpoint %s does not match model config %s: %w", s.weightsName(), s.configName(), err)
+	}
+	return m, ctx, nil
+}
+
+// readWeights reads the checkpoint and checks it is still the one the spec hashed.
+func (s PriorSpec) readWeights() (map[string]*tensors.Tensor, error) {
+	if s.Builtin != "" {
+		w, _, err := checkpoint.ReadSafetensorsFrom(bytes.NewReader(models.MNISTWeights), int64(len(models.MNISTWeights)), s.weightsName())
+		return w, err
+	}
+	f, err := os.Open(s.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("prior: checkpoint: %w", err)
+	}
+	got := hash(f)
+	f.Close()
+	if got != s.WeightSHA256 {
+		return nil, fmt.Errorf("prior: checkpoint %s changed since it was hashed (sha256 %s, now %s)", s.Checkpoint, s.WeightSHA256[:12], got[:12])
+	}
+	return checkpoint.Read(s.Checkpoint)
+}
+
+func (s PriorSpec) weightsName() string {
+	if s.Builtin != "" {
+		return "builtin " + s.Builtin + " model.safetensors"
+	}
+	return s.Checkpoint
+}
+
+func hash(r io.Reader) string {
+	h := sha256.New()
+	_, _ = io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// OperatorSpec is a measurement operator by the reference task name and parameters; Seed
+// fixes its random parts (mask, kernel).
+type OperatorSpec struct {
+	Name   string         `json:"name"`
+	Params map[string]any `json:"params,omitempty"`
+	Seed   uint64         `json:"seed"`
+}
+
+// Build makes the operator for h×w images.
+func (s OperatorSpec) Build(h, w int) (operator.Operator, error) {
+	return operator.New(s.Name, h, w, s.Params, s.Seed)
+}
+
+// NoiseSpec is the measurement noise: gaussian with Sigma ([-1, 1] units) or poisson with Rate.
+type NoiseSpec struct {
+	Name  string  `json:"name"`
+	Sigma float64 `json:"sigma,omitempty"`
+	Rate  float64 `json:"rate,omitempty"`
+}
+
+// Build makes the noise model.
+func (s NoiseSpec) Build() (noise.Model, error) {
+	switch s.Name {
+	case "gaussian":
+		return noise.NewGaussian(s.Sigma)
+	case "poisson":
+		return noise.NewPoisson(s.Rate)
+	}
+	return nil, fmt.Errorf("noise: name %q is not gaussian or poisson", s.Name)
+}
+
+// LikelihoodSpec is the guidance configuration.
+type LikelihoodSpec = guidance.Config
+
+// TweedieSpec configures the x̂0 estimate.
+type TweedieSpec struct {
+	Clip bool `json:"clip"`
+}
+
+// UpdateSpec configures the posterior update.
+type UpdateSpec struct {
+	Kind     string  `json:"kind"`
+	Steps    int     `json:"steps"`
+	Eta      float64 `json:"eta,omitempty"`
+	Variance string  `json:"variance,omitempty"`
+	Return   string  `json:"return,omitempty"`
+}
+
+// SamplerConfig assembles the sampler configuration from the graph-level specs.
+func SamplerConfig(u UpdateSpec, t TweedieSpec, l LikelihoodSpec) sampler.Config {
+	return sampler.Config{
+		Kind: sampler.Kind(u.Kind), Steps: u.Steps, Eta: u.Eta, NoClip: !t.Clip,
+		Variance: sampler.VarianceType(u.Variance), Return: sampler.Return(u.Return), Guidance: l,
+	}
+}
