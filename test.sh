@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command. Installs what the tests need from Debian when it is missing
-# (gcc for cgo and test plugins; NumPy and PyTorch, which serve as independent references
-# in cross-checks), then runs every Go test. Extra arguments go to `go test`.
+# (gcc for cgo and test plugins; NumPy, PyTorch and scikit-image, which serve as independent
+# references in cross-checks), then runs every Go test. Extra arguments go to `go test`.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +10,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
+/usr/bin/python3 -c 'import skimage' >/dev/null 2>&1 || need+=(python3-skimage)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: ${need[*]}; install them with: sudo apt-get install -y --no-install-recommends ${need[*]}" >&2

@@ -19,12 +19,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// defaultTask is what `dpsflow run` solves when no task is given.
+const defaultTask = "sr4"
+
 // runFlags are the flags of `dpsflow run`.
 type runFlags struct {
 	task, taskConfig, modelConfig, checkpoint, images, noise, method, baseline, backend, out string
-	n, start, steps, batch                                                                int
-	scale                                                                                 float64
-	seed                                                                                  uint64
+	n, start, steps, batch                                                                   int
+	scale                                                                                    float64
+	seed                                                                                     uint64
 }
 
 func newRunCmd() *cobra.Command {
@@ -44,7 +47,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.task, "task", "", "preset task name ("+strings.Join(task.Presets(), ", ")+")")
+	fl.StringVar(&f.task, "task", "", "preset task name ("+strings.Join(task.Presets(), ", ")+"; default "+defaultTask+")")
 	fl.StringVar(&f.taskConfig, "task-config", "", "a task config in the reference format (instead of --task)")
 	fl.StringVar(&f.modelConfig, "model-config", "", "reference-format model_config.yaml (default: the shipped MNIST prior)")
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "weights for --model-config: PyTorch .pt or .safetensors")
@@ -105,9 +108,12 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	s := pipeline.RunSpec{N: f.n, Start: f.start, Steps: f.steps, Batch: f.batch, Seed: f.seed, Backend: f.backend, Baseline: f.baseline}
 	var err error
 	switch {
-	case (f.task == "") == (f.taskConfig == ""):
-		return s, errors.New("give --task NAME or --task-config FILE (one of them)")
-	case f.task != "":
+	case f.task != "" && f.taskConfig != "":
+		return s, errors.New("give --task NAME or --task-config FILE, not both")
+	case f.taskConfig == "":
+		if f.task == "" {
+			f.task = defaultTask
+		}
 		s.Name = f.task
 		s.Task, err = task.Preset(f.task)
 	default:

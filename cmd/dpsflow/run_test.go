@@ -182,3 +182,30 @@ func lineHas(out, a, b string) bool {
 	}
 	return false
 }
+
+// Every task name runs end to end on a small MNIST batch, and DPS beats the unconditional
+// (vanilla) sampler on the same measurement in mean PSNR. Small and short (2 digits, 30
+// steps) to keep the test run quick; the note of the dag issue has the full-size numbers.
+func TestRunEveryTaskBeatsVanilla(t *testing.T) {
+	for _, name := range []string{"sr4", "inpaint-box", "inpaint-random", "deblur-gauss", "deblur-motion", "phase-retrieval", "deblur-nonlinear"} {
+		out := filepath.Join(t.TempDir(), name)
+		got, code, err := runCLI(t, "run", "--task", name, "--n", "2", "--steps", "30", "--seed", "1", "--baseline", "vanilla", "--out", out)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %v\n%s", name, code, err, got)
+		}
+		var m struct {
+			Summary  map[string]struct{ Mean float64 }
+			Baseline struct {
+				Summary map[string]struct{ Mean float64 }
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(out, "metrics.json"))
+		must(t, err)
+		must(t, json.Unmarshal(data, &m))
+		dps, vanilla := m.Summary["psnr"].Mean, m.Baseline.Summary["psnr"].Mean
+		t.Logf("%-17s PSNR DPS %.2f dB, vanilla %.2f dB; SSIM %.3f vs %.3f", name, dps, vanilla, m.Summary["ssim"].Mean, m.Baseline.Summary["ssim"].Mean)
+		if !(dps > vanilla) {
+			t.Errorf("%s: DPS %.2f dB does not beat vanilla %.2f dB", name, dps, vanilla)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
+	"image"
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/nodes/task"
@@ -25,7 +27,7 @@ type RunSpec struct {
 	// Baseline adds a second sampler with this guidance method (e.g. "vanilla") on the
 	// same measurement, shown beside DPS in the grid and in metrics.json.
 	Baseline string
-	Out      string // the run folder (absolute)
+	Out      string // the run folder (absolute); empty: no save node
 }
 
 // Seeds of the random parts, apart so that no two share a stream.
@@ -88,8 +90,60 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		save["baseline"] = "sample_" + r.Baseline + ".recon"
 		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
 	}
-	g.Add("save", "save", map[string]any{"dir": r.Out}, save)
+	if r.Out != "" {
+		g.Add("save", "save", map[string]any{"dir": r.Out}, save)
+	}
 	return g, nil
+}
+
+// Outcome is what a run gives back to Go code (a notebook, a program).
+type Outcome struct {
+	Truth, Recon, Baseline   *Images // Baseline: nil without RunSpec.Baseline
+	Measurement              *Measurement
+	Trace                    *Trace
+	Metrics, BaselineMetrics *Metrics
+	Result                   *dag.Result // every node's values and status
+}
+
+// Grid is the comparison figure of grid.png.
+func (o *Outcome) Grid() (image.Image, error) {
+	return comparisonGrid(o.Measurement, o.Recon, o.Baseline, o.Truth, o.Metrics, o.BaselineMetrics)
+}
+
+// Execute runs the graph of r with node results cached in cacheDir ("" caches nothing),
+// reporting events (may be nil), and returns the run's values. With r.Out empty nothing
+// is written outside the cache.
+func Execute(ctx context.Context, r RunSpec, cacheDir string, events func(dag.Event)) (*Outcome, error) {
+	reg, err := NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	g, err := RunGraph(r)
+	if err != nil {
+		return nil, err
+	}
+	runner := &dag.Runner{Registry: reg, Events: events}
+	if cacheDir != "" {
+		if runner.Cache, err = dag.OpenCache(cacheDir); err != nil {
+			return nil, err
+		}
+	}
+	res, err := runner.Run(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	o := &Outcome{Result: res}
+	get := func(ref string) any { v, _ := res.Value(ref); return v }
+	o.Truth, _ = get("truth.images").(*Images)
+	o.Recon, _ = get("sample.recon").(*Images)
+	o.Measurement, _ = get("measure.measurement").(*Measurement)
+	o.Trace, _ = get("sample.trace").(*Trace)
+	o.Metrics, _ = get("metrics.metrics").(*Metrics)
+	if r.Baseline != "" {
+		o.Baseline, _ = get("sample_" + r.Baseline + ".recon").(*Images)
+		o.BaselineMetrics, _ = get("metrics_" + r.Baseline + ".metrics").(*Metrics)
+	}
+	return o, nil
 }
 
 func seedPtr(s uint64) *uint64 { return &s }

@@ -56,8 +56,8 @@ func TestRunGraphWritesTheRunFolderAndRerunsFromCache(t *testing.T) {
 		}
 	}
 	var m struct {
-		Method string
-		Images []ImageMetrics
+		Method  string
+		Images  []ImageMetrics
 		Summary map[string]Stat
 	}
 	data, err := os.ReadFile(filepath.Join(spec.Out, MetricsFile))

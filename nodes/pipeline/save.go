@@ -58,28 +58,8 @@ func runSave(c *dag.Call) error {
 			}
 		}
 	}
-	panels := []plot.Panel{{Title: "measurement"}, {Title: met.Method}}
-	if baseline != nil {
-		bm, _ := c.In("baseline_metrics").(*Metrics)
-		title := "baseline"
-		if bm != nil {
-			title = bm.Method
-		}
-		panels = append(panels, plot.Panel{Title: title})
-	}
-	if truth != nil {
-		panels = append(panels, plot.Panel{Title: "truth"})
-	}
-	for i := range recon.N {
-		k := 0
-		for _, im := range []*Images{m.View, recon, baseline, truth} {
-			if im != nil {
-				panels[k].Images = append(panels[k].Images, imageOf(im, i))
-				k++
-			}
-		}
-	}
-	grid, err := plot.ComparisonGrid(panels, 3)
+	bm, _ := c.In("baseline_metrics").(*Metrics)
+	grid, err := comparisonGrid(m, recon, baseline, truth, met, bm)
 	if err != nil {
 		return err
 	}
@@ -93,7 +73,7 @@ func runSave(c *dag.Call) error {
 		*Metrics
 		Baseline *Metrics `json:"baseline,omitempty"`
 	}{Metrics: met}
-	summary.Baseline, _ = c.In("baseline_metrics").(*Metrics)
+	summary.Baseline = bm
 	data, err := json.MarshalIndent(summary, "", "  ")
 	if err != nil {
 		return err
@@ -166,6 +146,32 @@ func saveProgress(tr *Trace, recon *Images, add func(string, func(string) error)
 		return err
 	}
 	return add(ProgressDir+"/trace.json", func(path string) error { return writeFileAtomic(path, data) })
+}
+
+// comparisonGrid is grid.png: columns measurement, the method, the baseline (optional),
+// the truth (optional); one row per image.
+func comparisonGrid(m *Measurement, recon, baseline, truth *Images, met, bm *Metrics) (image.Image, error) {
+	panels := []plot.Panel{{Title: "measurement"}, {Title: met.Method}}
+	if baseline != nil {
+		title := "baseline"
+		if bm != nil {
+			title = bm.Method
+		}
+		panels = append(panels, plot.Panel{Title: title})
+	}
+	if truth != nil {
+		panels = append(panels, plot.Panel{Title: "truth"})
+	}
+	for i := range recon.N {
+		k := 0
+		for _, im := range []*Images{m.View, recon, baseline, truth} {
+			if im != nil {
+				panels[k].Images = append(panels[k].Images, imageOf(im, i))
+				k++
+			}
+		}
+	}
+	return plot.ComparisonGrid(panels, 3)
 }
 
 func imageOf(im *Images, i int) image.Image { return plot.ImageOf(im.Image(i), im.C, im.H, im.W) }
