@@ -2,9 +2,8 @@ package plot
 
 import (
 	"fmt"
+	"image"
 	"math"
-	"os"
-	"path/filepath"
 
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -33,8 +32,17 @@ const (
 // positive. Errors name the offending series: no series, X and Y of different lengths, no
 // points, NaN or ±Inf values.
 func CurvesPNG(path, title, xLabel, yLabel string, series []Series, logY bool) error {
-	if err := checkSeries(series, logY); err != nil {
+	img, err := Curves(title, xLabel, yLabel, series, logY)
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return SavePNG(path, img)
+}
+
+// Curves is CurvesPNG's figure as an image (for notebooks).
+func Curves(title, xLabel, yLabel string, series []Series, logY bool) (image.Image, error) {
+	if err := checkSeries(series, logY); err != nil {
+		return nil, err
 	}
 	p := gplot.New()
 	p.Title.Text = title
@@ -56,7 +64,7 @@ func CurvesPNG(path, title, xLabel, yLabel string, series []Series, logY bool) e
 		}
 		line, err := plotter.NewLine(xys)
 		if err != nil {
-			return fmt.Errorf("%s: series %q: %w", path, s.Name, err)
+			return nil, fmt.Errorf("series %q: %w", s.Name, err)
 		}
 		line.Color = plotutil.Color(i)
 		line.Dashes = plotutil.Dashes(i)
@@ -72,19 +80,7 @@ func CurvesPNG(path, title, xLabel, yLabel string, series []Series, logY bool) e
 	dc := vgdraw.New(canvas)
 	p.Draw(vgdraw.Crop(dc, 0, -legendW, 0, 0))
 	legend.Draw(vgdraw.Crop(dc, curvesWidth+pad, -pad, 0, -2*pad))
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".curves-*.png")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return canvas.Image(), nil
 }
 
 // checkSeries validates curves for CurvesPNG and CurvesHTML.

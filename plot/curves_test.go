@@ -66,3 +66,16 @@ func TestCurvesRejectBadSeries(t *testing.T) {
 		}
 	}
 }
+
+func TestScatterDrawsEveryCloud(t *testing.T) {
+	img, err := Scatter("samples", "x1", "x2", []Points{{Name: "prior", X: []float64{-1, 0, 1}, Y: []float64{0, 1, 0}}, {Name: "posterior", X: []float64{0.5}, Y: []float64{0.5}}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 300 {
+		t.Fatalf("figure is %v", b)
+	}
+	if _, err := Scatter("bad", "", "", []Points{{Name: "broken", X: []float64{1}, Y: nil}}, false); err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("mismatched cloud: %v", err)
+	}
+}
