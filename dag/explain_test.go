@@ -1,0 +1,109 @@
+package dag
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func explain(t *testing.T, r *Runner, g *Graph) map[string]Decision {
+	t.Helper()
+	ds, err := r.Explain(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, _ := g.Order()
+	m := map[string]Decision{}
+	for i, d := range ds {
+		if d.Node != order[i].ID {
+			t.Fatalf("Explain not in topological order: %v", ds)
+		}
+		m[d.Node] = d
+	}
+	return m
+}
+
+func wantDecision(t *testing.T, ds map[string]Decision, node, action, reason string) {
+	t.Helper()
+	d := ds[node]
+	if d.Action != action || !strings.Contains(d.Reason, reason) {
+		t.Errorf("%s: %s (%s), want %s (%s)", node, d.Action, d.Reason, action, reason)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	cnt := &counts{}
+	reg := testRegistry(t, cnt)
+	r := &Runner{Registry: reg, Cache: openCache(t)}
+	g := chainGraph()
+	g.Add("h", "open", nil, map[string]string{"x": "a.out"})
+	g.Add("t", "touch", map[string]any{"value": 1}, nil)
+
+	ds := explain(t, r, g)
+	wantDecision(t, ds, "a", "run", "never run")
+	wantDecision(t, ds, "b", "run", "never run")
+	wantDecision(t, ds, "h", "run", `not cacheable (output "h" has memory-only type "handle")`)
+	wantDecision(t, ds, "t", "run", `not cacheable (kind "touch" always runs)`)
+	if cnt.get("a") != 0 {
+		t.Fatal("Explain ran a node")
+	}
+	res := mustRun(t, r, g)
+
+	ds = explain(t, r, g)
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		wantDecision(t, ds, id, "reuse", "cached")
+		if ds[id].Key != res.Keys[id] {
+			t.Errorf("%s: Explain key %s, Run key %s", id, ds[id].Key, res.Keys[id])
+		}
+	}
+
+	// Params.
+	g.Node("c").Params["steps"] = 50
+	g.Node("c").Params["label"] = "x"
+	ds = explain(t, r, g)
+	wantDecision(t, ds, "b", "reuse", "cached")
+	wantDecision(t, ds, "c", "run", `params changed: label (unset) → "x", steps 100 → 50`)
+	wantDecision(t, ds, "d", "run", "input x may change (upstream c will run)")
+	mustRun(t, r, g)
+	wantDecision(t, explain(t, r, g), "c", "reuse", "cached")
+
+	// Seed.
+	g.Node("b").Seed = u64(5)
+	wantDecision(t, explain(t, r, g), "b", "run", "seed changed 7 → 5")
+	g.Node("b").Seed = nil
+
+	// Input: rewire c to an upstream that is cached but holds another value.
+	g.Add("b2", "add", map[string]any{"plus": 5}, map[string]string{"a": "a.out"})
+	mustRun(t, r, g)
+	g.Node("c").Inputs["x"] = "b2.out"
+	wantDecision(t, explain(t, r, g), "c", "run", "input x changed")
+	g.Node("c").Inputs["x"] = "b.out"
+
+	// Forced.
+	r.Force = []string{"e"}
+	wantDecision(t, explain(t, r, g), "e", "run", "forced")
+	r.Force = nil
+
+	// Kind version.
+	reg2 := NewRegistry()
+	reg2.RegisterType("handle", nil)
+	for _, name := range reg.Kinds() {
+		k, _ := reg.Kind(name)
+		kk := *k
+		if name == "scale" {
+			kk.Version = "2"
+		}
+		reg2.MustRegister(kk)
+	}
+	r2 := &Runner{Registry: reg2, Cache: r.Cache}
+	wantDecision(t, explain(t, r2, g), "c", "run", "kind version changed 1 → 2")
+
+	// No cache.
+	wantDecision(t, explain(t, &Runner{Registry: reg}, g), "a", "run", "no cache")
+
+	// A deleted entry.
+	if err := r.Cache.Remove(res.Keys["e"]); err != nil {
+		t.Fatal(err)
+	}
+	wantDecision(t, explain(t, r, g), "e", "run", "cache entry missing")
+}
