@@ -130,6 +130,8 @@ type keyComponents struct {
 	Params  map[string]any    `json:"params"`
 	Seed    uint64            `json:"seed"`
 	Inputs  map[string]string `json:"inputs"` // input port -> sha256 of upstream encoded output
+	// External is the kind's Fingerprint of what the node reads outside the graph.
+	External string `json:"external,omitempty"`
 }
 
 // key is the sha256 of the canonical JSON of the components (encoding/json sorts map
@@ -349,11 +351,12 @@ type lastRecord struct {
 type lastRecordRaw struct {
 	Key        string `json:"key"`
 	Components struct {
-		Kind    string                     `json:"kind"`
-		Version string                     `json:"version"`
-		Params  map[string]json.RawMessage `json:"params"`
-		Seed    uint64                     `json:"seed"`
-		Inputs  map[string]string          `json:"inputs"`
+		Kind     string                     `json:"kind"`
+		Version  string                     `json:"version"`
+		Params   map[string]json.RawMessage `json:"params"`
+		Seed     uint64                     `json:"seed"`
+		Inputs   map[string]string          `json:"inputs"`
+		External string                     `json:"external,omitempty"`
 	} `json:"components"`
 	Time time.Time `json:"time"`
 }

@@ -98,6 +98,9 @@ func (c *Cache) diffReason(graph, node string, ki keyInfo) string {
 	} else if old.Version != comps.Version {
 		reasons = append(reasons, fmt.Sprintf("kind version changed %s → %s", orNone(old.Version), orNone(comps.Version)))
 	}
+	if old.External != comps.External {
+		reasons = append(reasons, "what it reads outside the graph changed")
+	}
 	// Params.
 	var pch []string
 	names := map[string]bool{}

@@ -2,6 +2,8 @@ package dag
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -106,4 +108,62 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDecision(t, explain(t, r, g), "e", "run", "cache entry missing")
+}
+
+// A kind with a Fingerprint is cached until what it reads changes, and Explain says so
+// without running it.
+func TestFingerprintKeysNodesByWhatTheyRead(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "input.txt")
+	if err := os.WriteFile(file, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	reg := NewRegistry()
+	reg.MustRegister(Kind{
+		Name: "read", Version: "1",
+		Params:  []Param{{Name: "path", Type: "string", Required: true}},
+		Outputs: []Port{{Name: "text", Type: "string"}},
+		Fingerprint: func(p map[string]any) (string, error) {
+			b, err := os.ReadFile(p["path"].(string))
+			return string(b), err
+		},
+		Run: func(c *Call) error {
+			runs++
+			b, err := os.ReadFile(c.String("path"))
+			c.Set("text", string(b))
+			return err
+		},
+	})
+	g := &Graph{Name: "fp"}
+	g.Add("r", "read", map[string]any{"path": file}, nil)
+	cache, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Registry: reg, Cache: cache}
+	for range 2 {
+		if _, err := r.Run(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("ran %d times for an unchanged file, want 1", runs)
+	}
+	if err := os.WriteFile(file, []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := r.Explain(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds[0].Action != "run" || !strings.Contains(ds[0].Reason, "what it reads outside the graph changed") {
+		t.Fatalf("after the file changed, explain says %+v", ds[0])
+	}
+	res, err := r.Run(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := res.Value("r.text"); v != "two" || runs != 2 {
+		t.Fatalf("after the file changed: value %v, %d runs", v, runs)
+	}
 }

@@ -341,6 +341,12 @@ func (r *Runner) keyFor(p *plan, i int, hashOf func(src int, port string) (strin
 	ki.comps = comps
 	if k.NoCache {
 		ki.why = fmt.Sprintf("not cacheable (kind %q always runs)", k.Name)
+	} else if k.Fingerprint != nil {
+		fp, err := k.Fingerprint(comps.Params)
+		if err != nil {
+			ki.why = fmt.Sprintf("not cacheable (what it reads cannot be fingerprinted: %v)", err)
+		}
+		comps.External = fp
 	}
 	for _, o := range k.Outputs {
 		if c, _ := r.Registry.Type(o.Type); c == nil && ki.why == "" {

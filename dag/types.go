@@ -79,7 +79,12 @@ type Kind struct {
 	Inputs, Outputs    []Port
 	Params             []Param
 	NoCache            bool // always run (side effects such as writing files); never cached
-	Run                func(c *Call) error
+	// Fingerprint, for a node that reads state outside the graph (files), is a digest of
+	// that state given the node's parameters (defaults applied). It joins the cache key,
+	// so the node is cached until what it reads changes, and Explain can tell without
+	// running the node. An error makes the node run (and report it).
+	Fingerprint func(params map[string]any) (string, error)
+	Run         func(c *Call) error
 }
 
 func (k *Kind) input(name string) *Port {

@@ -19,6 +19,6 @@
 //	update          the posterior update: DDPM or DDIM, steps, η, variance
 //
 // Their values are small specs (JSON), so the cache key of `sample` changes exactly when
-// one of them does. Nodes that read files (prior, images) always run and hash what they
-// read, so an edited checkpoint or image invalidates what depends on it.
+// one of them does. Nodes that read files (prior, images) are cached by a digest of the
+// files they read, so an edited checkpoint or image reruns exactly what depends on it.
 package pipeline

@@ -49,7 +49,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "images", Version: "1", NoCache: true,
+			Name: "images", Version: "1", Fingerprint: fingerprintImages,
 			Doc: "images from a PNG/JPEG folder or a .npy file, checked against the prior's size and channels",
 			Params: []dag.Param{{Name: "path", Type: "string", Required: true}, {Name: "n", Type: "int", Default: 0, Doc: "keep the first n (0: all)"},
 				{Name: "channels", Type: "int", Default: 1}, {Name: "size", Type: "int", Default: 32}},
@@ -61,7 +61,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "prior", Version: "1", NoCache: true,
+			Name: "prior", Version: "1", Fingerprint: fingerprintPrior,
 			Doc:     "a score network: builtin mnist, or model_config + checkpoint; hashes both so edits invalidate what depends on them",
 			Params:  []dag.Param{{Name: "builtin", Type: "string"}, {Name: "model_config", Type: "string"}, {Name: "checkpoint", Type: "string"}},
 			Outputs: []dag.Port{{Name: "prior", Type: TypePrior}},

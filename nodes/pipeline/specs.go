@@ -51,12 +51,9 @@ func NewPriorSpec(builtin, modelConfig, ckpt string) (PriorSpec, error) {
 		if cfgData, err = os.ReadFile(modelConfig); err != nil {
 			return s, fmt.Errorf("prior: model config: %w", err)
 		}
-		f, err := os.Open(ckpt)
-		if err != nil {
+		if s.WeightSHA256, err = fileDigest(ckpt); err != nil {
 			return s, fmt.Errorf("prior: checkpoint: %w", err)
 		}
-		s.WeightSHA256 = hash(f)
-		f.Close()
 	}
 	cfg, err := adm.ParseConfig(cfgData, s.configName())
 	if err != nil {
@@ -112,12 +109,10 @@ func (s PriorSpec) readWeights() (map[string]*tensors.Tensor, error) {
 		w, _, err := checkpoint.ReadSafetensorsFrom(bytes.NewReader(models.MNISTWeights), int64(len(models.MNISTWeights)), s.weightsName())
 		return w, err
 	}
-	f, err := os.Open(s.Checkpoint)
+	got, err := fileDigest(s.Checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("prior: checkpoint: %w", err)
 	}
-	got := hash(f)
-	f.Close()
 	if got != s.WeightSHA256 {
 		return nil, fmt.Errorf("prior: checkpoint %s changed since it was hashed (sha256 %s, now %s)", s.Checkpoint, s.WeightSHA256[:12], got[:12])
 	}
