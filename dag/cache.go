@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"hash"
 	"io"
 	"io/fs"
@@ -414,20 +415,7 @@ func (c *Cache) writeLast(graph, node, key string, comps *keyComponents) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".last*")
-	if err != nil {
-		return
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(p, b, 0o644); err != nil {
 		return
 	}
 	c.last.Store(p, key)

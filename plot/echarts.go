@@ -3,6 +3,7 @@ package plot
 import (
 	_ "embed"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"html"
 	"io"
 	"os"
@@ -49,22 +50,7 @@ func WriteAssets(dir string) error {
 		return err
 	}
 	target := filepath.Join(dir, EChartsFile)
-	tmp, err := os.CreateTemp(dir, ".echarts-*.js")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.WriteString(tmp, echartsJS); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", target, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", target, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), target)
+	return atomicfile.Write(target, []byte(echartsJS), 0o644)
 }
 
 // scriptTag is the <script> element that loads or holds ECharts.

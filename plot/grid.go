@@ -2,12 +2,12 @@ package plot
 
 import (
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -51,19 +51,10 @@ func Grid(batch *tensors.Tensor, cols int) (image.Image, error) {
 
 // SavePNG writes img to path atomically (temporary file, then rename).
 func SavePNG(path string, img image.Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".png-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
+	if err := atomicfile.WriteWith(path, 0o644, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 func floats(t *tensors.Tensor) []float64 {

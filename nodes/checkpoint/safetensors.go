@@ -1,15 +1,14 @@
 package checkpoint
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 
@@ -273,7 +272,7 @@ func WriteSafetensors(path string, ts map[string]*tensors.Tensor, metadata map[s
 		hdr.WriteByte(' ')
 	}
 
-	return writeAtomically(path, func(w io.Writer) error {
+	return atomicfile.WriteWith(path, 0o644, func(w io.Writer) error {
 		var lenBuf [8]byte
 		binary.LittleEndian.PutUint64(lenBuf[:], uint64(hdr.Len()))
 		if _, err := w.Write(lenBuf[:]); err != nil {
@@ -293,47 +292,4 @@ func WriteSafetensors(path string, ts map[string]*tensors.Tensor, metadata map[s
 		}
 		return nil
 	})
-}
-
-// writeAtomically writes a temporary file next to path with write, syncs it and renames it
-// over path. On any error the temporary file is removed.
-func writeAtomically(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // persist the rename; best effort
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -8,8 +8,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -94,17 +94,5 @@ func Write(path string, t *tensors.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".npy-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, buf.Bytes(), 0o644)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"image"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func runSave(c *dag.Call) error {
 	if err != nil {
 		return err
 	}
-	if err := add(MetricsFile, func(path string) error { return writeFileAtomic(path, append(data, '\n')) }); err != nil {
+	if err := add(MetricsFile, func(path string) error { return atomicfile.Write(path, append(data, '\n'), 0o644) }); err != nil {
 		return err
 	}
 	c.Set("files", files)
@@ -129,7 +130,7 @@ func saveProgress(tr *Trace, recon *Images, add func(string, func(string) error)
 			if err := plot.CurvesHTML(&buf, ch.title, "step", ch.yLabel, []plot.Series{ch.series}, plot.Dir("assets")); err != nil {
 				return err
 			}
-			return writeFileAtomic(path, buf.Bytes())
+			return atomicfile.Write(path, buf.Bytes(), 0o644)
 		}); err != nil {
 			return err
 		}
@@ -145,7 +146,7 @@ func saveProgress(tr *Trace, recon *Images, add func(string, func(string) error)
 	if err != nil {
 		return err
 	}
-	return add(ProgressDir+"/trace.json", func(path string) error { return writeFileAtomic(path, data) })
+	return add(ProgressDir+"/trace.json", func(path string) error { return atomicfile.Write(path, data, 0o644) })
 }
 
 // comparisonGrid is grid.png: columns measurement, the method, the baseline (optional),

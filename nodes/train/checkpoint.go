@@ -4,6 +4,8 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,35 +86,12 @@ func (t *Trainer) SaveCheckpoint() error {
 		}
 		ck.Vars = append(ck.Vars, sv)
 	}
-	return writeAtomic(t.CheckpointPath(), func(f *os.File) error { return gob.NewEncoder(f).Encode(&ck) })
+	return writeAtomic(t.CheckpointPath(), func(w io.Writer) error { return gob.NewEncoder(w).Encode(&ck) })
 }
 
-func writeAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	err = f.Chmod(0o644) // CreateTemp makes it private
-	if err == nil {
-		err = write(f)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.WriteWith(path, 0o644, write); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	// Make the rename itself durable; not every system can sync a directory.
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }
