@@ -17,11 +17,11 @@ type RunSpec struct {
 	Builtin, ModelConfig, Checkpoint string
 	// Images is a PNG/JPEG folder or .npy; empty: MNIST test digits from Start.
 	Images   string
-	Start, N int
+	Start, N int // N: 0 means 8
 	Channels int // of the prior's images (for Images)
 	Size     int
-	Steps    int
-	Batch    int
+	Steps    int // 0 means 100
+	Batch    int // 0 means 8
 	Seed     uint64
 	Backend  string
 	// Baseline adds a second sampler with this guidance method (e.g. "vanilla") on the
@@ -42,6 +42,7 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	if r.Task == nil {
 		return nil, fmt.Errorf("run: no task")
 	}
+	r.N, r.Steps, r.Batch = orDefault(r.N, 8), orDefault(r.Steps, 100), orDefault(r.Batch, 8)
 	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
 	if r.Images == "" {
 		g.Add("truth", "mnist", map[string]any{"split": "test", "start": r.Start, "n": r.N}, nil)
@@ -147,3 +148,10 @@ func Execute(ctx context.Context, r RunSpec, cacheDir string, events func(dag.Ev
 }
 
 func seedPtr(s uint64) *uint64 { return &s }
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
