@@ -31,7 +31,10 @@
 //	nb.Floats(grad)                                           // [4 8 12]
 //
 // nb.Backend is the shared backend ($DPSFLOW_BACKEND, else embedded); nb.Exec compiles
-// any graph function; nb.Run, Run2, Tensor, Floats, Value convert and run.
+// any graph function; nb.Run, Run2, Tensor, Floats, Value convert and run. nb.Execute(spec)
+// runs a whole DPS job through the workflow engine with its results cached in
+// nb.CacheDir() ($DPSFLOW_CACHE, else the user cache folder), so a restarted kernel
+// re-runs a notebook in seconds; nb.ExecuteAll runs independent jobs (a sweep) in parallel.
 //
 // The value of a cell's last expression is its result: an image.Image shows as a
 // PNG, a display.MIME as itself, anything else as text (%v). A call with several

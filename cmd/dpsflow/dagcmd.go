@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -18,19 +19,20 @@ func newDAGCmd() *cobra.Command {
 writes one as DIR/run.yaml. Node results are cached beside the file (.dpsflow/cache) by a
 content hash of kind, version, parameters, seed and inputs, so a rerun does only what changed.`,
 	}
-	cmd.AddCommand(newDAGRunCmd(), newDAGGraphCmd(), newDAGExplainCmd(), newDAGKindsCmd())
+	cmd.AddCommand(newDAGRunCmd(), newDAGGraphCmd(), newDAGExplainCmd(), newDAGKindsCmd(), newDAGExportCmd())
 	return cmd
 }
 
-// loadDAG reads and validates a DAG file against the DPS kinds.
-func loadDAG(path string) (*dag.Registry, *dag.Graph, error) {
-	reg, err := pipeline.NewRegistry()
-	if err != nil {
-		return nil, nil, err
-	}
+// loadDAG reads and validates a DAG file against the DPS kinds and, for a notebook
+// exported with 'dag export', the go-cell kind, whose cells print to out.
+func loadDAG(path string, out io.Writer) (*dag.Registry, *dag.Graph, error) {
 	g, err := dag.Load(path)
 	if err != nil {
 		return nil, nil, usageError{err}
+	}
+	reg, err := registryFor(g, out)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := reg.Validate(g); err != nil {
 		return nil, nil, usageError{fmt.Errorf("%s: %w", path, err)}
@@ -46,7 +48,7 @@ func newDAGRunCmd() *cobra.Command {
 		Short: "Run a DAG file, reusing cached node results",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, g, err := loadDAG(args[0])
+			reg, g, err := loadDAG(args[0], cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -78,7 +80,7 @@ func newDAGGraphCmd() *cobra.Command {
 		Short: "Draw a DAG file as Graphviz DOT, or as SVG with --svg",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, g, err := loadDAG(args[0])
+			reg, g, err := loadDAG(args[0], cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -107,7 +109,7 @@ func newDAGExplainCmd() *cobra.Command {
 		Short: "Say, without running anything, which nodes would run and why",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, g, err := loadDAG(args[0])
+			reg, g, err := loadDAG(args[0], cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}

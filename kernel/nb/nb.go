@@ -1,7 +1,8 @@
 // Package nb is the notebook's helper kit: the running cell's context, the default
-// GoMLX backend, and non-generic forms of the generic GoMLX calls (tensor from a
-// slice, slice from a tensor, compile-and-run, gradient), which the interpreter
-// cannot instantiate itself.
+// GoMLX backend, DPS jobs run through the workflow engine with their results cached
+// (Execute, ExecuteAll, CacheDir), and non-generic forms of the generic GoMLX calls
+// (tensor from a slice, slice from a tensor, compile-and-run, gradient), which the
+// interpreter cannot instantiate itself.
 //
 // The helpers panic on error; the kernel reports a panic as the cell's error.
 package nb
@@ -9,9 +10,14 @@ package nb
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dpsflow/dpsflow/kernel/internal/hook"
+	"github.com/dpsflow/dpsflow/nodes/pipeline"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -22,6 +28,62 @@ import (
 // Context is the context of the running cell; it is cancelled when the user interrupts
 // the kernel. Pass it to long compiled runs (sampler.Run) so that they stop.
 func Context() context.Context { return hook.Context() }
+
+// CacheDir is where notebooks keep the results of expensive nodes, for
+// pipeline.Execute(nb.Context(), spec, nb.CacheDir(), nil): $DPSFLOW_CACHE when set, else
+// the user cache directory's dpsflow/notebooks (~/.cache/dpsflow/notebooks on Linux), else
+// dpsflow-notebooks in the temporary directory. Results are keyed by a hash of what
+// produced them, so a restarted kernel re-runs a notebook quickly and an edited cell
+// recomputes only what changed. The folder is created by whoever opens the cache.
+func CacheDir() string {
+	if d := os.Getenv("DPSFLOW_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dpsflow", "notebooks")
+	}
+	return filepath.Join(os.TempDir(), "dpsflow-notebooks")
+}
+
+// Execute runs a DPS job as `dpsflow run` does (pipeline.Execute: load, measure, sample,
+// score), under the running cell's context, so an interrupt stops it, with every node's
+// result cached in CacheDir(): running it again with the same spec, even after a kernel
+// restart, reads the results back instead of sampling. It panics on error, which makes
+// the error the cell's.
+func Execute(spec pipeline.RunSpec) *pipeline.Outcome {
+	return ExecuteAll(spec)[0]
+}
+
+// ExecuteAll runs independent DPS jobs at once, up to GOMAXPROCS of them at a time (a job
+// on the embedded backend keeps about one core busy), and returns their outcomes in the
+// order of specs. Jobs that share nodes (the same digits, the same prior) share their
+// cached results. The goroutines run compiled code only: the interpreter that runs cells
+// is not safe for all code run concurrently, so a sweep is best written as a list of specs
+// for ExecuteAll rather than as goroutines in a cell. When jobs fail, it panics after all
+// have finished, with the first failure named by the job's position and name.
+func ExecuteAll(specs ...pipeline.RunSpec) []*pipeline.Outcome {
+	outs := make([]*pipeline.Outcome, len(specs))
+	errs := make([]error, len(specs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cache := Context(), CacheDir()
+	for range min(len(specs), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(specs); i = int(next.Add(1) - 1) {
+				outs[i], errs[i] = pipeline.Execute(ctx, specs[i], cache, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			panic(fmt.Errorf("nb.Execute: job %d (%s): %w", i, specs[i].Name, err))
+		}
+	}
+	return outs
+}
 
 // Interrupted reports whether the running cell was interrupted, for long loops.
 func Interrupted() bool { return hook.Context().Err() != nil }

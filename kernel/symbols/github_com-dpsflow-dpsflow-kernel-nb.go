@@ -11,9 +11,12 @@ func init() {
 	Symbols["github.com/dpsflow/dpsflow/kernel/nb/nb"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"Backend":     reflect.ValueOf(nb.Backend),
+		"CacheDir":    reflect.ValueOf(nb.CacheDir),
 		"Const":       reflect.ValueOf(nb.Const),
 		"Context":     reflect.ValueOf(nb.Context),
 		"Exec":        reflect.ValueOf(nb.Exec),
+		"Execute":     reflect.ValueOf(nb.Execute),
+		"ExecuteAll":  reflect.ValueOf(nb.ExecuteAll),
 		"Floats":      reflect.ValueOf(nb.Floats),
 		"Floats64":    reflect.ValueOf(nb.Floats64),
 		"Grad":        reflect.ValueOf(nb.Grad),

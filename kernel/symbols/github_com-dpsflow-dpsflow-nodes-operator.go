@@ -15,6 +15,7 @@ func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/operator/operator"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"BoxInpaintingFor":         reflect.ValueOf(operator.BoxInpaintingFor),
+		"FromFunc":                 reflect.ValueOf(operator.FromFunc),
 		"GaussianKernel":           reflect.ValueOf(operator.GaussianKernel),
 		"MotionKernel":             reflect.ValueOf(operator.MotionKernel),
 		"New":                      reflect.ValueOf(operator.New),
@@ -38,6 +39,7 @@ func init() {
 
 		// type definitions
 		"Blur":            reflect.ValueOf((*operator.Blur)(nil)),
+		"Func":            reflect.ValueOf((*operator.Func)(nil)),
 		"Identity":        reflect.ValueOf((*operator.Identity)(nil)),
 		"Inpainting":      reflect.ValueOf((*operator.Inpainting)(nil)),
 		"Linear":          reflect.ValueOf((*operator.Linear)(nil)),
