@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"go/types"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -31,10 +32,26 @@ func (s *Session) run(ctx context.Context, c *nbCell) (reflect.Value, error) {
 		}
 	}
 	last := c.parsed.lastExpr()
-	if last == nil || s.isPrint(last) {
+	if last == nil || s.isPrint(last) || s.returnsNothing(ctx, last) {
 		return reflect.Value{}, nil
 	}
 	return v, nil
+}
+
+// returnsNothing tells calls of functions without results, after which yaegi hands back
+// the value of an earlier expression.
+func (s *Session) returnsNothing(ctx context.Context, e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	switch call.Fun.(type) {
+	case *ast.Ident, *ast.SelectorExpr: // evaluating these has no side effects
+	default:
+		return false
+	}
+	fn, err := s.it.EvalWithContext(ctx, types.ExprString(call.Fun))
+	return err == nil && fn.IsValid() && fn.Kind() == reflect.Func && fn.Type().NumOut() == 0
 }
 
 // isPrint tells calls whose results nobody wants shown (fmt.Println's byte count).

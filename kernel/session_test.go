@@ -215,3 +215,20 @@ fmt.Println("second")`}, rec)
 		t.Errorf("stdout %q stderr %q", rec.stdout.String(), rec.stderr.String())
 	}
 }
+
+// A cell ending with a call that returns nothing shows nothing, not an earlier value.
+func TestCallWithoutResultsShowsNothing(t *testing.T) {
+	s := NewSession()
+	if v, _ := mustRun(t, s, "a", "x := 41\nx + 1"); v != "42" {
+		t.Fatalf("x + 1 shows %q", v)
+	}
+	mustRun(t, s, "b", "func noop() {}")
+	for _, code := range []string{"noop()", `display.Markdown("*hi*")`, "y := 2\nnoop()"} {
+		if v, _ := mustRun(t, s, "", code); v != "" {
+			t.Errorf("cell %q shows %q, want nothing", code, v)
+		}
+	}
+	if v, _ := mustRun(t, s, "c", "import \"strings\"\nstrings.ToUpper(\"ok\")"); v != "OK" {
+		t.Errorf("a call with a result shows %q", v)
+	}
+}
