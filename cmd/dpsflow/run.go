@@ -25,7 +25,7 @@ const defaultTask = "sr4"
 // runFlags are the flags of `dpsflow run`.
 type runFlags struct {
 	task, taskConfig, modelConfig, checkpoint, images, noise, method, baseline, backend, out string
-	n, start, steps, batch                                                                   int
+	n, start, steps, batch, restarts                                                         int
 	scale                                                                                    float64
 	seed                                                                                     uint64
 }
@@ -56,6 +56,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.IntVar(&f.start, "start", 0, "first MNIST test digit")
 	fl.IntVar(&f.steps, "steps", 100, "sampler steps (the 1000-step schedule respaced)")
 	fl.IntVar(&f.batch, "batch", 8, "images sampled at once")
+	fl.IntVar(&f.restarts, "restarts", 1, "sample each image K times and keep the run with the smallest ‖y − A(x̂0)‖ (for phase retrieval)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
 	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE")
 	fl.StringVar(&f.method, "method", "", "override the task's guidance method (vanilla, projection, mcg, ps, ps+)")
@@ -105,7 +106,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 
 // spec checks every input before anything is written: task, noise, model, images.
 func (f *runFlags) spec() (pipeline.RunSpec, error) {
-	s := pipeline.RunSpec{N: f.n, Start: f.start, Steps: f.steps, Batch: f.batch, Seed: f.seed, Backend: f.backend, Baseline: f.baseline}
+	s := pipeline.RunSpec{N: f.n, Start: f.start, Steps: f.steps, Batch: f.batch, Restarts: f.restarts, Seed: f.seed, Backend: f.backend, Baseline: f.baseline}
 	var err error
 	switch {
 	case f.task != "" && f.taskConfig != "":
@@ -132,8 +133,8 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	if s.Out, err = filepath.Abs(f.out); err != nil {
 		return s, err
 	}
-	if f.n < 1 || f.steps < 1 || f.batch < 1 {
-		return s, fmt.Errorf("--n %d, --steps %d and --batch %d must be at least 1", f.n, f.steps, f.batch)
+	if f.n < 1 || f.steps < 1 || f.batch < 1 || f.restarts < 1 {
+		return s, fmt.Errorf("--n %d, --steps %d, --batch %d and --restarts %d must be at least 1", f.n, f.steps, f.batch, f.restarts)
 	}
 	if s.Backend == "" {
 		s.Backend = os.Getenv("DPSFLOW_BACKEND")

@@ -97,7 +97,7 @@ func TestRunKilledMidwayResumesToTheSameResult(t *testing.T) {
 	cmd := exec.Command(bin, append(args, "--out", killed)...)
 	must(t, cmd.Start())
 	deadline := time.Now().Add(3 * time.Minute)
-	for findFile(killed, "batch-00000.gob") == "" {
+	for findFile(killed, "batch-00000-run-0.gob") == "" {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatal("no sampler checkpoint appeared")

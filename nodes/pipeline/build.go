@@ -22,6 +22,10 @@ type RunSpec struct {
 	Size     int
 	Steps    int // 0 means 100
 	Batch    int // 0 means 8
+	// Restarts samples each image this many times (seeds apart) and keeps the run with the
+	// smallest final ‖y − A(x̂0)‖; 0 or 1: once. For phase retrieval, whose runs often get
+	// stuck.
+	Restarts int
 	Seed     uint64
 	Backend  string
 	// Baseline adds a second sampler with this guidance method (e.g. "vanilla") on the
@@ -76,7 +80,7 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	gd := r.Task.Guidance()
 	addSampler := func(suffix, method string, scale float64) {
 		g.Add("likelihood"+suffix, "likelihood", map[string]any{"method": method, "scale": scale}, nil)
-		s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend}, map[string]string{
+		s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend, "restarts": max(1, r.Restarts)}, map[string]string{
 			"prior": "prior.prior", "operator": "operator.operator", "noise": "noise.noise", "likelihood": "likelihood" + suffix + ".likelihood",
 			"tweedie": "tweedie.tweedie", "update": "update.update", "measurement": "measure.measurement", "truth": "truth.images"})
 		s.Seed = seedPtr(r.Seed + sampleSeedOffset)

@@ -153,3 +153,36 @@ func mustValue[T any](t *testing.T, res *dag.Result, ref string) T {
 	}
 	return v.(T)
 }
+
+// With restarts, each image is the run (of those a single-run sample would make with the
+// restarts' seeds) whose final ‖y − A(x̂0)‖ is smallest.
+func TestRestartsKeepTheRunWithTheSmallestResidual(t *testing.T) {
+	reg, g, _ := smallRun(t, "phase-retrieval", 5)
+	g = withoutSave(g)
+	run := func(restarts int, seed uint64) (*Images, *Trace) {
+		g := g.Clone()
+		g.Node("sample").Params["restarts"] = restarts
+		g.Node("sample").Seed = &seed
+		res, err := (&dag.Runner{Registry: reg}).Run(context.Background(), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustValue[*Images](t, res, "sample.recon"), mustValue[*Trace](t, res, "sample.trace")
+	}
+	seed := *g.Node("sample").Seed
+	a, ta := run(1, seed)
+	b, tb := run(1, seed+restartSeedStride)
+	c, tc := run(2, seed)
+	picked := map[string]int{}
+	for i := range c.N {
+		want, from, final := a, "first", ta.Final[i]
+		if tb.Final[i] < ta.Final[i] {
+			want, from, final = b, "second", tb.Final[i]
+		}
+		picked[from]++
+		if tc.Final[i] != final || !slices.Equal(c.Image(i), want.Image(i)) {
+			t.Errorf("image %d: kept final residual %v, want the %s run's %v (runs: %v, %v)", i, tc.Final[i], from, final, ta.Final[i], tb.Final[i])
+		}
+	}
+	t.Logf("kept runs: %v", picked)
+}

@@ -31,7 +31,19 @@ type batchState struct {
 	PSNRSteps   []int
 	PSNR        []float64 // per snapshot step, summed over the batch's images
 	Frames      []Frame
-	Seconds     float64 // wall time so far
+	Seconds     float64   // wall time so far
+	Final       []float64 // each image's ‖y − A(x̂0)‖ at the last step, when finished
+}
+
+// batchJob is one sampler run over images [lo, hi) (restart r of them).
+type batchJob struct {
+	lo, hi, restart int
+	y               *tensors.Tensor
+	shape           shapes.Shape
+	path            string // its scratch state
+	seed            uint64
+	// Progress is reported as base + the job's image-steps, out of total.
+	progressBase, progressTotal int
 }
 
 func runSample(c *dag.Call) error {
@@ -46,9 +58,9 @@ func runSample(c *dag.Call) error {
 	if truth != nil && (truth.N != n || truth.Size() != m.View.Size()) {
 		return fmt.Errorf("input truth has %d images of %d values; the measurement has %d of %d", truth.N, truth.Size(), n, m.View.Size())
 	}
-	batch, every, ckEvery := c.Int("batch"), c.Int("snapshot_every"), c.Int("checkpoint_every")
-	if batch < 1 {
-		return fmt.Errorf("param batch %d must be at least 1", batch)
+	batch, every, ckEvery, restarts := c.Int("batch"), c.Int("snapshot_every"), c.Int("checkpoint_every"), c.Int("restarts")
+	if batch < 1 || restarts < 1 {
+		return fmt.Errorf("params batch %d and restarts %d must be at least 1", batch, restarts)
 	}
 	be, err := xla.New(c.String("backend"))
 	if err != nil {
@@ -80,27 +92,47 @@ func runSample(c *dag.Call) error {
 	recon := &Images{N: n, C: C, H: H, W: W, Names: m.View.Names}
 	tr := &Trace{Steps: steps, Residual: make([]float64, steps)}
 	var psnrSum map[int]float64
+	total := n * steps * restarts
 	for lo := 0; lo < n; lo += batch {
 		hi := min(n, lo+batch)
-		path := filepath.Join(scratch, fmt.Sprintf("batch-%05d.gob", lo/batch))
-		st, err := runBatch(c, s, path, m.Tensor(lo, hi), truth, lo, hi, shapes.Make(dtypes.Float32, hi-lo, C, H, W), every, ckEvery, steps, n)
-		if err != nil {
-			return fmt.Errorf("images %d–%d: %w", lo, hi-1, err)
+		best := make([]int, hi-lo) // the restart kept for each image
+		runs := make([]*batchState, restarts)
+		for r := range restarts {
+			job := batchJob{lo: lo, hi: hi, restart: r, y: m.Tensor(lo, hi), shape: shapes.Make(dtypes.Float32, hi-lo, C, H, W),
+				path: filepath.Join(scratch, fmt.Sprintf("batch-%05d-run-%d.gob", lo/batch, r)),
+				seed: c.Seed() + uint64(lo) + uint64(r)*restartSeedStride, progressBase: (lo*restarts + r*(hi-lo)) * steps, progressTotal: total}
+			st, err := runBatch(c, s, job, truth, every, ckEvery, steps)
+			if err != nil {
+				return fmt.Errorf("images %d–%d: %w", lo, hi-1, err)
+			}
+			runs[r] = st
+			for i := range hi - lo {
+				if st.Final[i] < runs[best[i]].Final[i] {
+					best[i] = r
+				}
+			}
 		}
-		recon.Pixels = append(recon.Pixels, st.X...)
-		for i, r := range st.Residual {
+		first := runs[0] // the trace follows the first run
+		per := C * H * W
+		var seconds float64
+		for _, st := range runs {
+			seconds += st.Seconds
+		}
+		for i := range hi - lo {
+			recon.Pixels = append(recon.Pixels, runs[best[i]].X[i*per:(i+1)*per]...)
+			tr.Final = append(tr.Final, runs[best[i]].Final[i])
+			tr.Seconds = append(tr.Seconds, seconds/float64(hi-lo))
+		}
+		for i, r := range first.Residual {
 			tr.Residual[i] += r / float64(n)
 		}
 		if psnrSum == nil {
 			psnrSum = map[int]float64{}
-			tr.PSNRSteps = st.PSNRSteps
-			tr.Frames = st.Frames
+			tr.PSNRSteps = first.PSNRSteps
+			tr.Frames = first.Frames
 		}
-		for i, step := range st.PSNRSteps {
-			psnrSum[step] += st.PSNR[i]
-		}
-		for range hi - lo {
-			tr.Seconds = append(tr.Seconds, st.Seconds/float64(hi-lo))
+		for i, step := range first.PSNRSteps {
+			psnrSum[step] += first.PSNR[i]
 		}
 	}
 	for _, step := range tr.PSNRSteps {
@@ -111,40 +143,47 @@ func runSample(c *dag.Call) error {
 	return nil
 }
 
-// runBatch samples images [lo, hi), resuming from path when a killed run left a state there.
-func runBatch(c *dag.Call, s *sampler.Sampler, path string, y *tensors.Tensor, truth *Images, lo, hi int,
-	shape shapes.Shape, every, ckEvery, steps, total int) (*batchState, error) {
+// restartSeedStride separates the seeds of restarts from those of batches.
+const restartSeedStride = 1_000_000_007
+
+// runBatch runs job, resuming from its scratch state when a killed run left one.
+func runBatch(c *dag.Call, s *sampler.Sampler, job batchJob, truth *Images, every, ckEvery, steps int) (*batchState, error) {
+	lo, hi := job.lo, job.hi
 	st := &batchState{Steps: steps, Residual: make([]float64, steps)}
 	var resume *sampler.State
-	if data, err := os.ReadFile(path); err == nil {
+	if data, err := os.ReadFile(job.path); err == nil {
 		saved := &batchState{}
 		if err := gob.NewDecoder(bytes.NewReader(data)).Decode(saved); err != nil || saved.Steps != steps {
-			return nil, fmt.Errorf("the saved state %s is unreadable or from another run; delete it: %v", path, err)
+			return nil, fmt.Errorf("the saved state %s is unreadable or from another run; delete it: %v", job.path, err)
 		}
 		if saved.Done == steps {
 			return saved, nil
 		}
 		st = saved
-		resume = &sampler.State{Done: st.Done, X: tensors.FromFlatDataAndDimensions(st.X, shape.Dimensions...),
+		resume = &sampler.State{Done: st.Done, X: tensors.FromFlatDataAndDimensions(st.X, job.shape.Dimensions...),
 			RNG: tensors.FromFlatDataAndDimensions(st.RNG, len(st.RNG))}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	start := time.Now()
 	secondsBefore := st.Seconds
+	label := fmt.Sprintf("images %d–%d", lo, hi-1)
+	if job.restart > 0 {
+		label += fmt.Sprintf(" (restart %d)", job.restart)
+	}
 	hooks := sampler.Hooks{
 		Resume: resume,
 		Progress: func(done, _ int, dist []float64) {
 			for _, d := range dist {
 				st.Residual[done-1] += d
 			}
-			c.Progress(lo*steps+(hi-lo)*done, total*steps, fmt.Sprintf("images %d–%d, step %d/%d", lo, hi-1, done, steps))
+			c.Progress(job.progressBase+(hi-lo)*done, job.progressTotal, fmt.Sprintf("%s, step %d/%d", label, done, steps))
 		},
 		SnapshotEvery: every,
 		Snapshot: func(done int, xt, x0 *tensors.Tensor) {
 			xs, x0s := tensors.MustCopyFlatData[float32](xt), tensors.MustCopyFlatData[float32](x0)
 			per := len(xs) / (hi - lo)
-			if lo == 0 {
+			if lo == 0 && job.restart == 0 {
 				st.Frames = append(st.Frames, Frame{Step: done, Xt: xs[:per], X0: x0s[:per]})
 			}
 			if truth != nil {
@@ -162,16 +201,16 @@ func runBatch(c *dag.Call, s *sampler.Sampler, path string, y *tensors.Tensor, t
 			st.X = tensors.MustCopyFlatData[float32](state.X)
 			st.RNG = tensors.MustCopyFlatData[uint64](state.RNG)
 			st.Seconds = secondsBefore + time.Since(start).Seconds()
-			return writeGob(path, st)
+			return writeGob(job.path, st)
 		},
 	}
-	res, err := s.RunWith(c.Context(), y, shape, c.Seed()+uint64(lo), hooks)
+	res, err := s.RunWith(c.Context(), job.y, job.shape, job.seed, hooks)
 	if err != nil {
 		return nil, err
 	}
-	st.Done, st.X, st.RNG = steps, tensors.MustCopyFlatData[float32](res.X), nil
+	st.Done, st.X, st.RNG, st.Final = steps, tensors.MustCopyFlatData[float32](res.X), nil, res.Distances
 	st.Seconds = secondsBefore + time.Since(start).Seconds()
-	return st, writeGob(path, st)
+	return st, writeGob(job.path, st)
 }
 
 // writeGob writes v to path atomically.

@@ -69,7 +69,8 @@ type Frame struct {
 	Xt, X0 []float32 // C·H·W each
 }
 
-// Trace is how a sampling run went, step by step.
+// Trace is how a sampling run went, step by step. With restarts, the per-step curves
+// and frames are those of the first run.
 type Trace struct {
 	Steps int
 	// Residual is the mean over images of ‖y − A(x̂0)‖ after each step (len Steps).
@@ -80,8 +81,12 @@ type Trace struct {
 	PSNR      []float64
 	// Frames are snapshots of image 0 every snapshot_every steps.
 	Frames []Frame
-	// Seconds is the sampling wall time per image (its batch's time shared equally).
+	// Seconds is the sampling wall time per image (its batch's time, over all restarts,
+	// shared equally).
 	Seconds []float64
+	// Final is each image's ‖y − A(x̂0)‖ at the last step of the run kept for it: with
+	// restarts, the run where it is smallest (no ground truth involved).
+	Final []float64
 }
 
 // ImageMetrics are one image's scores.
