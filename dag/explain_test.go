@@ -87,16 +87,7 @@ func TestExplain(t *testing.T) {
 	r.Force = nil
 
 	// Kind version.
-	reg2 := NewRegistry()
-	reg2.RegisterType("handle", nil)
-	for _, name := range reg.Kinds() {
-		k, _ := reg.Kind(name)
-		kk := *k
-		if name == "scale" {
-			kk.Version = "2"
-		}
-		reg2.MustRegister(kk)
-	}
+	reg2 := withScaleVersion(reg, "2")
 	r2 := &Runner{Registry: reg2, Cache: r.Cache}
 	wantDecision(t, explain(t, r2, g), "c", "run", "kind version changed 1 → 2")
 

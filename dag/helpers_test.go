@@ -198,3 +198,18 @@ func statuses(res *Result) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// withScaleVersion is a copy of reg (the test kinds) with kind "scale" at another version.
+func withScaleVersion(reg *Registry, version string) *Registry {
+	reg2 := NewRegistry()
+	reg2.RegisterType("handle", nil)
+	for _, name := range reg.Kinds() {
+		k, _ := reg.Kind(name)
+		kk := *k
+		if name == "scale" {
+			kk.Version = version
+		}
+		reg2.MustRegister(kk)
+	}
+	return reg2
+}

@@ -153,16 +153,7 @@ func TestVersionChangeReruns(t *testing.T) {
 	mustRun(t, &Runner{Registry: reg, Cache: cache}, g)
 
 	// The same kinds with "scale" at version 2 (same behaviour).
-	reg2 := NewRegistry()
-	reg2.RegisterType("handle", nil)
-	for _, name := range reg.Kinds() {
-		k, _ := reg.Kind(name)
-		kk := *k
-		if name == "scale" {
-			kk.Version = "2"
-		}
-		reg2.MustRegister(kk)
-	}
+	reg2 := withScaleVersion(reg, "2")
 	cnt.reset()
 	res := mustRun(t, &Runner{Registry: reg2, Cache: cache}, g)
 	// c reruns; its output is identical, so d (content-addressed on c's output) is reused.

@@ -40,6 +40,14 @@ func loadDAG(path string, out io.Writer) (*dag.Registry, *dag.Graph, error) {
 	return reg, g, nil
 }
 
+// cacheDirOr is the --cache flag, else the cache beside the DAG file.
+func cacheDirOr(flag, dagFile string) string {
+	if flag != "" {
+		return flag
+	}
+	return cacheDirFor(dagFile)
+}
+
 func newDAGRunCmd() *cobra.Command {
 	var cacheDir string
 	var force []string
@@ -52,10 +60,7 @@ func newDAGRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cacheDir == "" {
-				cacheDir = cacheDirFor(args[0])
-			}
-			res, err := runGraph(cmd, reg, g, cacheDir, force)
+			res, err := runGraph(cmd, reg, g, cacheDirOr(cacheDir, args[0]), force)
 			if err != nil {
 				return err
 			}
@@ -113,10 +118,7 @@ func newDAGExplainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cacheDir == "" {
-				cacheDir = cacheDirFor(args[0])
-			}
-			cache, err := dag.OpenCache(cacheDir)
+			cache, err := dag.OpenCache(cacheDirOr(cacheDir, args[0]))
 			if err != nil {
 				return err
 			}

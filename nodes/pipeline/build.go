@@ -17,14 +17,14 @@ type RunSpec struct {
 	Builtin, ModelConfig, Checkpoint string
 	// Images is a PNG/JPEG folder or .npy; empty: MNIST test digits from Start.
 	Images   string
-	Start, N int // N: 0 means 8
+	Start, N int
 	Channels int // of the prior's images (for Images)
 	Size     int
-	Steps    int // 0 means 100
-	Batch    int // 0 means 8
+	Steps    int
+	Batch    int
 	// Restarts samples each image this many times (seeds apart) and keeps the run with the
-	// smallest final ‖y − A(x̂0)‖; 0 or 1: once. For phase retrieval, whose runs often get
-	// stuck.
+	// smallest final ‖y − A(x̂0)‖; 0 or 1: once (no restart). For phase retrieval, whose
+	// runs often get stuck.
 	Restarts int
 	Seed     uint64
 	Backend  string
@@ -46,7 +46,9 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	if r.Task == nil {
 		return nil, fmt.Errorf("run: no task")
 	}
-	r.N, r.Steps, r.Batch = orDefault(r.N, 8), orDefault(r.Steps, 100), orDefault(r.Batch, 8)
+	if r.N < 1 || r.Steps < 1 || r.Batch < 1 || r.Restarts < 0 {
+		return nil, fmt.Errorf("run: N %d, Steps %d and Batch %d must be at least 1, Restarts %d at least 0", r.N, r.Steps, r.Batch, r.Restarts)
+	}
 	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
 	if r.Images == "" {
 		g.Add("truth", "mnist", map[string]any{"split": "test", "start": r.Start, "n": r.N}, nil)
@@ -152,10 +154,3 @@ func Execute(ctx context.Context, r RunSpec, cacheDir string, events func(dag.Ev
 }
 
 func seedPtr(s uint64) *uint64 { return &s }
-
-func orDefault(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
-}

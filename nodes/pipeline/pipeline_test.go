@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/dag"
@@ -185,4 +186,17 @@ func TestRestartsKeepTheRunWithTheSmallestResidual(t *testing.T) {
 		}
 	}
 	t.Logf("kept runs: %v", picked)
+}
+
+// A RunSpec with no images, steps or batch is an error, not a silent default.
+func TestRunGraphRefusesZeroSizes(t *testing.T) {
+	tk, err := task.Preset("sr4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []RunSpec{{Task: tk, Steps: 10, Batch: 1}, {Task: tk, N: 1, Batch: 1}, {Task: tk, N: 1, Steps: 10}, {Task: tk, N: 1, Steps: 10, Batch: 1, Restarts: -1}} {
+		if _, err := RunGraph(spec); err == nil || !strings.Contains(err.Error(), "at least") {
+			t.Errorf("RunGraph(%+v): error %v", spec, err)
+		}
+	}
 }

@@ -2,11 +2,11 @@ package adm
 
 import (
 	"context"
-	"math"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/checkpoint"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/metrics"
 	"github.com/dpsflow/dpsflow/nodes/mnist"
 	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
@@ -91,21 +91,19 @@ func TestShippedMNISTPriorSolvesInverseProblems(t *testing.T) {
 	}
 }
 
-// meanPSNR is the mean over the batch of 10·log10(range²/MSE), images in [-1, 1]
-// (range 2), the estimate clipped to that range first.
+// meanPSNR is the mean over the batch of metrics.PSNR (images in [-1, 1], range 2), the
+// estimate clipped to that range first.
 func meanPSNR(t *testing.T, est, truth *tensors.Tensor) float64 {
 	t.Helper()
 	e, g := tensors.MustCopyFlatData[float32](est), tensors.MustCopyFlatData[float32](truth)
 	n := truth.Shape().Dimensions[0]
 	per := len(g) / n
+	for j, v := range e {
+		e[j] = max(-1, min(1, v))
+	}
 	var sum float64
 	for i := range n {
-		var mse float64
-		for j := i * per; j < (i+1)*per; j++ {
-			v := math.Max(-1, math.Min(1, float64(e[j])))
-			mse += (v - float64(g[j])) * (v - float64(g[j])) / float64(per)
-		}
-		sum += 10 * math.Log10(4/mse)
+		sum += metrics.PSNR(e[i*per:(i+1)*per], g[i*per:(i+1)*per], 2)
 	}
 	return sum / float64(n)
 }
