@@ -128,6 +128,7 @@ func (c *Cache) Remove(key string) error {
 type keyComponents struct {
 	Kind    string            `json:"kind"`
 	Version string            `json:"version"`
+	Code    string            `json:"code,omitempty"` // Kind.CodeVersion; omitted when unset, so old keys stay valid
 	Params  map[string]any    `json:"params"`
 	Seed    uint64            `json:"seed"`
 	Inputs  map[string]string `json:"inputs"` // input port -> sha256 of upstream encoded output
@@ -354,6 +355,7 @@ type lastRecordRaw struct {
 	Components struct {
 		Kind     string                     `json:"kind"`
 		Version  string                     `json:"version"`
+		Code     string                     `json:"code,omitempty"`
 		Params   map[string]json.RawMessage `json:"params"`
 		Seed     uint64                     `json:"seed"`
 		Inputs   map[string]string          `json:"inputs"`

@@ -35,14 +35,17 @@
 // # Cache
 //
 // With a Cache (OpenCache), each cacheable node has a key: the sha256 of canonical JSON
-// of its kind name and version, normalised parameters, effective seed, and the sha256 of
-// the encoded bytes of each connected input. A node whose key is in the cache is not run;
+// of its kind name, version and code version (if set), normalised parameters, effective
+// seed, and the sha256 of the encoded bytes of each connected input. A node whose key is
+// in the cache is not run;
 // its outputs are decoded from disk. Outputs are written to a temporary directory, synced
 // and renamed into place, so a run killed at any moment leaves a whole entry or none;
 // ScratchDir lets a long node keep partial work across a killed run. A node is not cached
 // when its kind says NoCache, when one of its outputs has a memory-only type (registered
 // with a nil Codec) or when one of its inputs comes from such an output. Bump
-// Kind.Version when a kind's behaviour changes.
+// Kind.Version when a kind's behaviour changes; Kind.CodeVersion, when set (for example
+// from internal/codever), also joins the key, so that a change in the code a kind runs
+// makes its cached results stale on its own.
 //
 // Runner.Explain says, without running, what Run would do with each node and why
 // ("params changed: steps 100 → 50"); it compares with a small record of each node's

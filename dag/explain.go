@@ -15,7 +15,7 @@ type Decision struct{ Node, Kind, Action, Key, Reason string }
 
 // Explain says, without running anything, what Run would do with each node and why
 // (in topological order): "reuse" with the cached key, or "run" with the reason: never
-// run, kind version changed, params changed (naming them, old -> new), seed changed,
+// run, kind version changed, code changed (Kind.CodeVersion), params changed (naming them, old -> new), seed changed,
 // input X changed (upstream will rerun / differs), not cacheable, forced.
 //
 // Reasons compare with the node's last key, recorded in the cache per graph name and
@@ -97,6 +97,9 @@ func (c *Cache) diffReason(graph, node string, ki keyInfo) string {
 		reasons = append(reasons, fmt.Sprintf("kind changed %s → %s", old.Kind, comps.Kind))
 	} else if old.Version != comps.Version {
 		reasons = append(reasons, fmt.Sprintf("kind version changed %s → %s", orNone(old.Version), orNone(comps.Version)))
+	}
+	if old.Kind == comps.Kind && old.Code != comps.Code {
+		reasons = append(reasons, fmt.Sprintf("code changed %s → %s", orNone(old.Code), orNone(comps.Code)))
 	}
 	if old.External != comps.External {
 		reasons = append(reasons, "what it reads outside the graph changed")

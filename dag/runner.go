@@ -334,6 +334,7 @@ func (r *Runner) keyFor(p *plan, i int, hashOf func(src int, port string) (strin
 	comps := &keyComponents{
 		Kind:    k.Name,
 		Version: k.Version,
+		Code:    k.CodeVersion,
 		Params:  effectiveParams(k, nd),
 		Seed:    p.g.EffectiveSeed(nd),
 		Inputs:  map[string]string{},

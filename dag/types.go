@@ -76,9 +76,15 @@ type Param struct {
 // Kind is a kind of node: its ports, parameters and the function that runs it.
 type Kind struct {
 	Name, Version, Doc string // Version is part of the cache key: bump it when behaviour changes
-	Inputs, Outputs    []Port
-	Params             []Param
-	NoCache            bool // always run (side effects such as writing files); never cached
+	// CodeVersion, when set, joins the cache key too: a digest of the code Run depends
+	// on, so that a fix in that code makes cached results stale without anyone bumping
+	// Version. Whoever registers the kind sets it, typically to
+	// codever.Of("nodes/sampler", ...) (internal/codever); dag only compares it. Kinds
+	// without it keep the keys they had before it existed.
+	CodeVersion     string
+	Inputs, Outputs []Port
+	Params          []Param
+	NoCache         bool // always run (side effects such as writing files); never cached
 	// Fingerprint, for a node that reads state outside the graph (files), is a digest of
 	// that state given the node's parameters (defaults applied). It joins the cache key,
 	// so the node is cached until what it reads changes, and Explain can tell without

@@ -15,5 +15,8 @@
 // Nothing is downloaded unless the spec carries the ",auto_install" option; the
 // GOMLX_NO_AUTO_INSTALL environment variable forbids even that.
 //
-// New is the entry point; Cache keys compiled executables by function, shapes and backend.
+// New creates a backend the caller owns; Shared hands out one reference-counted backend per
+// spec per process, finalized when its last holder releases it (use it wherever several
+// parts of a run, such as DAG nodes, need a backend). Compiled executables belong to
+// their users (a sampler compiles its step once per shape).
 package xla

@@ -59,6 +59,13 @@ func NewEmbedded(config string) (*Embedded, error) {
 	return b, nil
 }
 
+// Finalize implements backends.Backend: it frees SimpleGo's buffers and takes the backend
+// off the fast executors' list, so a finalized backend is no longer kept alive by it.
+func (b *Embedded) Finalize() {
+	fastBackends.Delete(b.Backend)
+	b.Backend.Finalize()
+}
+
 // Name implements backends.Backend.
 func (b *Embedded) Name() string { return EmbeddedName }
 

@@ -18,7 +18,7 @@ func ExampleNew() {
 	}
 	// d/dx Σ conv(x, k) for a 3×3 all-ones kernel, stride 2: how many output windows
 	// cover each pixel.
-	exec, err := xla.DefaultCache.Exec(backend, "example/conv-grad", func(x *graph.Node) *graph.Node {
+	exec, err := graph.NewExec(backend, func(x *graph.Node) *graph.Node {
 		k := graph.OnesLike(graph.Slice(x, graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 3), graph.AxisRange(0, 3)))
 		y := graph.Convolve(x, k).ChannelsAxis(images.ChannelsFirst).Strides(2).NoPadding().Done()
 		return graph.Gradient(graph.ReduceAllSum(y), x)[0]

@@ -90,13 +90,19 @@ func ParseSpec(spec string) (Spec, error) {
 	}
 }
 
-// New returns the GoMLX backend for spec (see the package documentation for the syntax).
-// Errors about the spec itself are *SpecError.
+// New returns a new GoMLX backend for spec (see the package documentation for the syntax);
+// the caller owns it and should Finalize it when done. Code that may run in several places
+// at once (DAG nodes) should use Shared instead. Errors about the spec itself are *SpecError.
 func New(spec string) (backends.Backend, error) {
 	s, err := ParseSpec(spec)
 	if err != nil {
 		return nil, err
 	}
+	return newFromSpec(s)
+}
+
+// newFromSpec creates the backend of a parsed spec.
+func newFromSpec(s Spec) (backends.Backend, error) {
 	switch s.Kind {
 	case KindEmbedded:
 		return NewEmbedded(strings.Join(s.Options, ","))

@@ -13,7 +13,9 @@ import (
 	"syscall"
 
 	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/pipeline"
+	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/task"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/spf13/cobra"
@@ -24,19 +26,21 @@ const defaultTask = "sr4"
 
 // runFlags are the flags of `dpsflow run`.
 type runFlags struct {
-	task, taskConfig, modelConfig, checkpoint, images, noise, method, baseline, backend, out string
-	n, start, steps, batch, restarts                                                         int
-	scale                                                                                    float64
-	seed                                                                                     uint64
+	task, taskConfig, diffusionConfig, modelConfig, checkpoint, images, noise, solver, method, baseline, backend, out string
+	params                                                                                                            []string
+	n, start, steps, batch, restarts                                                                                  int
+	scale                                                                                                             float64
+	seed                                                                                                              uint64
+	stepsGiven                                                                                                        bool // --steps was on the command line
 }
 
 func newRunCmd() *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run --task NAME | --task-config T.yaml --out DIR",
-		Short: "Solve an inverse problem with DPS: the main job",
+		Short: "Solve an inverse problem with DPS (or another solver): the main job",
 		Long: `run measures ground-truth images with a task's operator and noise, reconstructs them by
-diffusion posterior sampling, and writes DIR/input, DIR/recon, DIR/label (PNG), DIR/grid.png,
+diffusion posterior sampling (or the solver --solver names; see 'dpsflow solvers'), and writes DIR/input, DIR/recon, DIR/label (PNG), DIR/grid.png,
 DIR/progress/ (snapshots, residual and PSNR per step as PNG and HTML), DIR/metrics.json and
 DIR/run.yaml, the exact DAG (rerun it with 'dpsflow dag run DIR/run.yaml').
 
@@ -49,6 +53,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.task, "task", "", "preset task name ("+strings.Join(task.Presets(), ", ")+"; default "+defaultTask+")")
 	fl.StringVar(&f.taskConfig, "task-config", "", "a task config in the reference format (instead of --task)")
+	fl.StringVar(&f.diffusionConfig, "diffusion-config", "", "the reference's diffusion_config.yaml: sampler, respacing (steps), eta, variance, clipping (instead of --steps)")
 	fl.StringVar(&f.modelConfig, "model-config", "", "reference-format model_config.yaml (default: the shipped MNIST prior)")
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "weights for --model-config: PyTorch .pt or .safetensors")
 	fl.StringVar(&f.images, "images", "", "ground truth: a PNG/JPEG folder or a .npy [N, C, H, W] (default: MNIST test digits)")
@@ -59,9 +64,11 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.IntVar(&f.restarts, "restarts", 1, "sample each image K times and keep the run with the smallest ‖y − A(x̂0)‖ (for phase retrieval)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
 	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE")
-	fl.StringVar(&f.method, "method", "", "override the task's guidance method (vanilla, projection, mcg, ps, ps+)")
-	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale")
-	fl.StringVar(&f.baseline, "baseline", "", "also sample with this method (e.g. vanilla) and compare")
+	fl.StringVar(&f.solver, "solver", "", "the solver (see 'dpsflow solvers'; default: the task's conditioning method, dps for the presets)")
+	fl.StringArrayVar(&f.params, "param", nil, "a solver parameter NAME=VALUE (repeatable; see 'dpsflow solvers')")
+	fl.StringVar(&f.method, "method", "", "the same as --solver (the reference's method names ps, ps+, mcg, projection, vanilla work too)")
+	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale (the solver's scale param)")
+	fl.StringVar(&f.baseline, "baseline", "", "also run this solver (e.g. vanilla) on the same measurements and compare")
 	fl.StringVar(&f.backend, "backend", "", `backend spec: "embedded" (default), "xla:cuda", "xla:/path/plugin.so"`)
 	fl.StringVar(&f.out, "out", "", "the run folder (required; new, empty, or this run's own)")
 	_ = cmd.MarkFlagRequired("out")
@@ -69,6 +76,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 }
 
 func (f *runFlags) run(cmd *cobra.Command) error {
+	f.stepsGiven = cmd.Flags().Changed("steps")
 	spec, err := f.spec()
 	if err != nil {
 		return usageError{err}
@@ -181,10 +189,62 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	} else if _, err := pipeline.LoadMNIST("test", s.Start, s.N); err != nil {
 		return s, err
 	}
-	if _, err := s.Task.Operator(s.Size, s.Size, s.Seed); err != nil {
+	op, err := s.Task.Operator(s.Size, s.Size, s.Seed)
+	if err != nil {
 		return s, err
 	}
+	// The solvers: known, their params valid, and the operator able to do what they need.
+	if f.solver != "" && f.method != "" {
+		return s, errors.New("give --solver or --method (its older name), not both")
+	}
+	s.Solver = f.solver + f.method
+	if s.Params, err = solver.ParseAssignments(f.params); err != nil {
+		return s, err
+	}
+	if f.diffusionConfig != "" {
+		if err := f.applyDiffusionConfig(&s); err != nil {
+			return s, err
+		}
+	}
+	check := func(name string, given map[string]any) error {
+		spec, err := s.SolverSpec(name, given)
+		if err != nil {
+			return err
+		}
+		sv, _, err := spec.Solver()
+		if err != nil {
+			return err
+		}
+		return operator.Require(op, "solver "+spec.Name, sv.Info().Needs...)
+	}
+	if err := check(s.Solver, s.Params); err != nil {
+		return s, err
+	}
+	if s.Baseline != "" {
+		if err := check(s.Baseline, nil); err != nil {
+			return s, fmt.Errorf("--baseline: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// applyDiffusionConfig takes the sampler settings of a reference diffusion_config.yaml as
+// solver parameters (those given with --param win) and its respaced step count as --steps.
+func (f *runFlags) applyDiffusionConfig(s *pipeline.RunSpec) error {
+	if f.stepsGiven {
+		return errors.New("give --steps or --diffusion-config (its timestep_respacing sets the steps), not both")
+	}
+	d, err := task.LoadDiffusion(f.diffusionConfig)
+	if err != nil {
+		return err
+	}
+	s.Steps = d.Steps()
+	for k, v := range map[string]any{"sampler": d.Kind(), "respacing": d.Respacing(), "eta": d.Eta(), "variance": d.Variance(), "clip": d.Clip()} {
+		if _, given := s.Params[k]; !given {
+			s.Params[k] = v
+		}
+	}
+	return nil
 }
 
 // overrideTask applies --noise, --method and --scale.
@@ -204,9 +264,6 @@ func (f *runFlags) overrideTask(t *task.Config) error {
 	}
 	if _, err := t.Noise(); err != nil {
 		return err
-	}
-	if f.method != "" {
-		t.Conditioning.Method = f.method
 	}
 	if f.scale != 0 {
 		t.Conditioning.Params.Scale = f.scale

@@ -53,6 +53,14 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"checkpoint does not fit", []string{"--task", "sr4", "--model-config", other, "--checkpoint", ckpt}, "does not match model config"},
 		{"half a model", []string{"--task", "sr4", "--model-config", cfg}, "both --model-config and --checkpoint"},
 		{"mnist out of range", []string{"--task", "sr4", "--start", "9999", "--n", "5"}, "outside the test split"},
+		{"unknown solver", []string{"--task", "sr4", "--solver", "ddrn"}, `unknown solver "ddrn" (known: `},
+		{"unknown solver param", []string{"--task", "sr4", "--param", "scael=3"}, "solver dps: unknown param scael (params: steps,"},
+		{"bad solver param", []string{"--task", "sr4", "--param", "rule=fast"}, `solver dps: param rule: "fast" is not one of reference, paper`},
+		{"param without value", []string{"--task", "sr4", "--param", "scale"}, `--param "scale": want NAME=VALUE`},
+		{"negative scale", []string{"--task", "sr4", "--scale", "-2"}, "solver dps: param scale: -2 must be > 0"},
+		{"solver lacks capability", []string{"--task", "phase-retrieval", "--solver", "mcg"}, "solver mcg needs the operator's projection, which phase_retrieval does not offer"},
+		{"unknown baseline", []string{"--task", "sr4", "--baseline", "vanila"}, `--baseline: unknown solver "vanila"`},
+		{"solver and method", []string{"--task", "sr4", "--solver", "dps", "--method", "ps"}, "give --solver or --method"},
 	} {
 		out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
 		got, code, err := runCLI(t, append([]string{"run", "--out", out}, c.args...)...)
@@ -207,5 +215,48 @@ func TestRunEveryTaskBeatsVanilla(t *testing.T) {
 		if !(dps > vanilla) {
 			t.Errorf("%s: DPS %.2f dB does not beat vanilla %.2f dB", name, dps, vanilla)
 		}
+	}
+}
+
+// `dpsflow solvers --json` lists each solver of the registry with its needs and params, and
+// the text listing names the same.
+func TestSolversListing(t *testing.T) {
+	got, code, err := runCLI(t, "solvers", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	var list []struct {
+		Name    string
+		Aliases []string
+		Needs   []string
+		Params  []struct {
+			Name, Type string
+			Default    any
+			Doc        string
+		}
+	}
+	must(t, json.Unmarshal([]byte(got), &list))
+	byName := map[string]int{}
+	for i, s := range list {
+		byName[s.Name] = i
+	}
+	for _, name := range []string{"dps", "dps+", "mcg", "projection", "vanilla"} {
+		i, ok := byName[name]
+		if !ok {
+			t.Fatalf("%s missing from %s", name, got)
+		}
+		if list[i].Needs[0] != "prior" || len(list[i].Params) == 0 || list[i].Params[0].Name != "steps" || list[i].Params[0].Doc == "" {
+			t.Errorf("%s: %+v", name, list[i])
+		}
+	}
+	if d := list[byName["dps"]]; len(d.Aliases) != 1 || d.Aliases[0] != "ps" {
+		t.Errorf("dps aliases %v, want [ps]", d.Aliases)
+	}
+	if m := list[byName["mcg"]]; len(m.Needs) != 2 || m.Needs[1] != "projection" {
+		t.Errorf("mcg needs %v, want prior and projection", m.Needs)
+	}
+	text, code, _ := runCLI(t, "solvers")
+	if code != 0 || !strings.Contains(text, "dps (alias ps)") || !strings.Contains(text, "--param scale=1 ") {
+		t.Errorf("text listing:\n%s", text)
 	}
 }

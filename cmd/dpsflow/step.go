@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dpsflow/dpsflow/nodes/npy"
 	"github.com/dpsflow/dpsflow/nodes/operator"
@@ -9,6 +10,8 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"github.com/dpsflow/dpsflow/nodes/task"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +28,8 @@ func newStepCmd() *cobra.Command {
 learned-range variance (no noise at t = 0); x_{t−1} = x' − scale·∇_{x_t}‖y − A(x̂0)‖, the norm
 taken over the whole batch as the reference does, with the operator and
 conditioning.params.scale of the reference task YAML. Operators: super_resolution,
-gaussian_blur, inpainting (the mask from --mask, 1 = observed, [H, W] or [1, 1, H, W]).`,
+gaussian_blur, inpainting (the mask from --mask, 1 = observed, [H, W], [1, 1, H, W] or
+per channel [1, C, H, W]).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tc, err := task.Load(taskPath)
@@ -66,12 +70,8 @@ gaussian_blur, inpainting (the mask from --mask, 1 = observed, [H, W] or [1, 1, 
 				if err != nil {
 					return err
 				}
-				md := mask.Shape().Dimensions
-				if mask.Shape().Size() != d[2]*d[3] {
-					return usageError{fmt.Errorf("--mask %s: shape %v, want [%d, %d] or [1, 1, %d, %d]", maskPath, md, d[2], d[3], d[2], d[3])}
-				}
-				if op, err = operator.NewMaskInpainting(floats(mask), d[2], d[3]); err != nil {
-					return usageError{fmt.Errorf("--mask %s: %w", maskPath, err)}
+				if op, err = maskOperator(maskPath, mask.Shape().Dimensions, floats(mask), d); err != nil {
+					return usageError{err}
 				}
 			} else if op, err = tc.Operator(d[2], d[3], 0); err != nil {
 				return usageError{err}
@@ -103,12 +103,82 @@ gaussian_blur, inpainting (the mask from --mask, 1 = observed, [H, W] or [1, 1, 
 	cmd.Flags().IntVar(&t, "t", -1, "diffusion step, 0…999 (required)")
 	cmd.Flags().StringVar(&yPath, "y", "", "measurement, float32 .npy (required)")
 	cmd.Flags().StringVar(&zPath, "noise", "", "ancestral noise z, shaped like x_t (required)")
-	cmd.Flags().StringVar(&maskPath, "mask", "", "inpainting mask .npy (1 = observed)")
+	cmd.Flags().StringVar(&maskPath, "mask", "", "inpainting mask .npy (1 = observed): [H, W], [1, 1, H, W] or [1, C, H, W]")
 	cmd.Flags().StringVar(&outPath, "out", "", "x_{t−1} output .npy (required)")
 	for _, name := range []string{"task-config", "xt", "t", "y", "noise", "out"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// maskOperator builds the inpainting operator of --mask (path, its dims and values) for
+// images of shape x = [N, C, H, W]: a mask [H, W] or [1, 1, H, W] is one mask for every
+// channel, as is [1, C, H, W] with equal channels; a [1, C, H, W] mask whose channels
+// differ masks each channel on its own. Values must be 0 or 1.
+func maskOperator(path string, md []int, mask []float64, x []int) (operator.Operator, error) {
+	c, h, w := x[1], x[2], x[3]
+	switch {
+	case slices.Equal(md, []int{h, w}), slices.Equal(md, []int{1, 1, h, w}):
+	case slices.Equal(md, []int{1, c, h, w}):
+		if !equalChannels(mask, c, h*w) {
+			return perChannelMask(path, mask, c, h, w)
+		}
+		mask = mask[:h*w]
+	default:
+		return nil, fmt.Errorf("--mask %s: shape %v does not fit --xt of shape %v; want [%d, %d], [1, 1, %d, %d] or [1, %d, %d, %d]",
+			path, md, x, h, w, h, w, c, h, w)
+	}
+	op, err := operator.NewMaskInpainting(mask, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("--mask %s: %w", path, err)
+	}
+	return op, nil
+}
+
+// equalChannels says whether the c planes of n values each in mask are equal.
+func equalChannels(mask []float64, c, n int) bool {
+	for ch := 1; ch < c; ch++ {
+		if !slices.Equal(mask[:n], mask[ch*n:(ch+1)*n]) {
+			return false
+		}
+	}
+	return true
+}
+
+// perChannelMask is inpainting with a [1, C, H, W] mask m: A x = m ⊙ x (self-adjoint),
+// projection x + m ⊙ (y − x).
+func perChannelMask(path string, mask []float64, c, h, w int) (operator.Operator, error) {
+	kept := 0
+	for i, v := range mask {
+		if v != 0 && v != 1 {
+			return nil, fmt.Errorf("--mask %s: value at [0, %d, %d, %d] is %v, must be 0 or 1", path, i/(h*w), i/w%h, i%w, v)
+		}
+		kept += int(v)
+	}
+	mask = slices.Clone(mask)
+	node := func(x *graph.Node) *graph.Node {
+		if x.DType() == dtypes.Float32 {
+			f := make([]float32, len(mask))
+			for i, v := range mask {
+				f[i] = float32(v)
+			}
+			return graph.Const(x.Graph(), tensors.FromFlatDataAndDimensions(f, 1, c, h, w))
+		}
+		return graph.ConvertDType(graph.Const(x.Graph(), tensors.FromFlatDataAndDimensions(slices.Clone(mask), 1, c, h, w)), x.DType())
+	}
+	apply := func(x *graph.Node) *graph.Node { return graph.Mul(x, node(x)) }
+	return operator.FromFunc(operator.Func{
+		Name: "inpainting",
+		Shape: func(x shapes.Shape) (shapes.Shape, error) {
+			if d := x.Dimensions; len(d) != 4 || d[1] != c || d[2] != h || d[3] != w {
+				return x, fmt.Errorf("inpainting: the per-channel mask of --mask %s (%d of %d values kept) is [1, %d, %d, %d], images are %v", path, kept, len(mask), c, h, w, d)
+			}
+			return x, nil
+		},
+		Apply:   apply,
+		Adjoint: apply,
+		Project: func(x, y *graph.Node) *graph.Node { return graph.Add(x, graph.Mul(node(x), graph.Sub(y, x))) },
+	})
 }
 
 // floats returns a tensor's values as float64.

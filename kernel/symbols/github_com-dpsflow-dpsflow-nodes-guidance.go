@@ -4,26 +4,52 @@ package symbols
 
 import (
 	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/operator"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/guidance/guidance"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Apply":         reflect.ValueOf(guidance.Apply),
+		"FromFunc":      reflect.ValueOf(guidance.FromFunc),
 		"MCG":           reflect.ValueOf(guidance.MCG),
 		"Methods":       reflect.ValueOf(&guidance.Methods).Elem(),
 		"PS":            reflect.ValueOf(guidance.PS),
 		"PSPlus":        reflect.ValueOf(guidance.PSPlus),
+		"PerSample":     reflect.ValueOf(guidance.PerSample),
 		"Projection":    reflect.ValueOf(guidance.Projection),
 		"RulePaper":     reflect.ValueOf(guidance.RulePaper),
 		"RuleReference": reflect.ValueOf(guidance.RuleReference),
 		"Vanilla":       reflect.ValueOf(guidance.Vanilla),
 
 		// type definitions
-		"Config": reflect.ValueOf((*guidance.Config)(nil)),
-		"Method": reflect.ValueOf((*guidance.Method)(nil)),
-		"Rule":   reflect.ValueOf((*guidance.Rule)(nil)),
-		"Step":   reflect.ValueOf((*guidance.Step)(nil)),
+		"Config":   reflect.ValueOf((*guidance.Config)(nil)),
+		"Func":     reflect.ValueOf((*guidance.Func)(nil)),
+		"Guidance": reflect.ValueOf((*guidance.Guidance)(nil)),
+		"Method":   reflect.ValueOf((*guidance.Method)(nil)),
+		"Rule":     reflect.ValueOf((*guidance.Rule)(nil)),
+		"Step":     reflect.ValueOf((*guidance.Step)(nil)),
+
+		// interface wrapper definitions
+		"_Guidance": reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_guidance_Guidance)(nil)),
 	}
+}
+
+// _github_com_dpsflow_dpsflow_nodes_guidance_Guidance is an interface wrapper for Guidance type
+type _github_com_dpsflow_dpsflow_nodes_guidance_Guidance struct {
+	IValue   interface{}
+	WApply   func(s guidance.Step) (next *graph.Node, dist *graph.Node)
+	WName    func() string
+	WPrepare func(op operator.Operator) (guidance.Guidance, error)
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_guidance_Guidance) Apply(s guidance.Step) (next *graph.Node, dist *graph.Node) {
+	return W.WApply(s)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_guidance_Guidance) Name() string {
+	return W.WName()
+}
+func (W _github_com_dpsflow_dpsflow_nodes_guidance_Guidance) Prepare(op operator.Operator) (guidance.Guidance, error) {
+	return W.WPrepare(op)
 }

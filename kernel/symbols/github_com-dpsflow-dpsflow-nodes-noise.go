@@ -6,19 +6,30 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/noise/noise"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"NewGaussian": reflect.ValueOf(noise.NewGaussian),
-		"NewPoisson":  reflect.ValueOf(noise.NewPoisson),
+		"DefaultFloor":   reflect.ValueOf(constant.MakeFromLiteral("1", token.FLOAT, 0)),
+		"FormModel":      reflect.ValueOf(noise.FormModel),
+		"FormNLL":        reflect.ValueOf(noise.FormNLL),
+		"FormPaper":      reflect.ValueOf(noise.FormPaper),
+		"FormPlain":      reflect.ValueOf(noise.FormPlain),
+		"FormReference":  reflect.ValueOf(noise.FormReference),
+		"NewGaussian":    reflect.ValueOf(noise.NewGaussian),
+		"NewPoisson":     reflect.ValueOf(noise.NewPoisson),
+		"NewPoissonForm": reflect.ValueOf(noise.NewPoissonForm),
+		"PoissonForms":   reflect.ValueOf(&noise.PoissonForms).Elem(),
 
 		// type definitions
-		"Gaussian": reflect.ValueOf((*noise.Gaussian)(nil)),
-		"Model":    reflect.ValueOf((*noise.Model)(nil)),
-		"Poisson":  reflect.ValueOf((*noise.Poisson)(nil)),
+		"Gaussian":    reflect.ValueOf((*noise.Gaussian)(nil)),
+		"Model":       reflect.ValueOf((*noise.Model)(nil)),
+		"Poisson":     reflect.ValueOf((*noise.Poisson)(nil)),
+		"PoissonForm": reflect.ValueOf((*noise.PoissonForm)(nil)),
 
 		// interface wrapper definitions
 		"_Model": reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_noise_Model)(nil)),

@@ -14,12 +14,24 @@ import (
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/operator/operator"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"AllCapabilities":          reflect.ValueOf(&operator.AllCapabilities).Elem(),
 		"BoxInpaintingFor":         reflect.ValueOf(operator.BoxInpaintingFor),
+		"CapAdjoint":               reflect.ValueOf(operator.CapAdjoint),
+		"CapDataProx":              reflect.ValueOf(operator.CapDataProx),
+		"CapMagnitudeProjection":   reflect.ValueOf(operator.CapMagnitudeProjection),
+		"CapProjection":            reflect.ValueOf(operator.CapProjection),
+		"CapPseudoInverse":         reflect.ValueOf(operator.CapPseudoInverse),
+		"CapSVD":                   reflect.ValueOf(operator.CapSVD),
+		"Capabilities":             reflect.ValueOf(operator.Capabilities),
 		"FromFunc":                 reflect.ValueOf(operator.FromFunc),
 		"GaussianKernel":           reflect.ValueOf(operator.GaussianKernel),
+		"Has":                      reflect.ValueOf(operator.Has),
+		"ImageSeed":                reflect.ValueOf(operator.ImageSeed),
+		"Masks":                    reflect.ValueOf(operator.Masks),
 		"MotionKernel":             reflect.ValueOf(operator.MotionKernel),
 		"New":                      reflect.ValueOf(operator.New),
 		"NewAvgPoolSR":             reflect.ValueOf(operator.NewAvgPoolSR),
+		"NewBatch":                 reflect.ValueOf(operator.NewBatch),
 		"NewBicubicSR":             reflect.ValueOf(operator.NewBicubicSR),
 		"NewBlur":                  reflect.ValueOf(operator.NewBlur),
 		"NewBoxInpainting":         reflect.ValueOf(operator.NewBoxInpainting),
@@ -28,32 +40,87 @@ func init() {
 		"NewMaskInpainting":        reflect.ValueOf(operator.NewMaskInpainting),
 		"NewMotionBlur":            reflect.ValueOf(operator.NewMotionBlur),
 		"NewNonlinearBlur":         reflect.ValueOf(operator.NewNonlinearBlur),
+		"NewNonlinearBlurSeeds":    reflect.ValueOf(operator.NewNonlinearBlurSeeds),
 		"NewPhaseRetrieval":        reflect.ValueOf(operator.NewPhaseRetrieval),
 		"NewRandomInpaintingFixed": reflect.ValueOf(operator.NewRandomInpaintingFixed),
 		"NewRandomInpaintingRange": reflect.ValueOf(operator.NewRandomInpaintingRange),
 		"PaperDropFraction":        reflect.ValueOf(constant.MakeFromLiteral("0.9200000000000000000151788304147970620761043392121791839599609375", token.FLOAT, 0)),
+		"PerImage":                 reflect.ValueOf(operator.PerImage),
+		"ProxDataCG":               reflect.ValueOf(operator.ProxDataCG),
+		"ProxDataSVD":              reflect.ValueOf(operator.ProxDataSVD),
+		"PseudoInverseSVD":         reflect.ValueOf(operator.PseudoInverseSVD),
 		"ReferenceDropHi":          reflect.ValueOf(constant.MakeFromLiteral("0.6999999999999999999891579782751449556599254719913005828857421875", token.FLOAT, 0)),
 		"ReferenceDropLo":          reflect.ValueOf(constant.MakeFromLiteral("0.3000000000000000000108420217248550443400745280086994171142578125", token.FLOAT, 0)),
+		"Require":                  reflect.ValueOf(operator.Require),
 		"ResizeMatrix":             reflect.ValueOf(operator.ResizeMatrix),
+		"SeedDependent":            reflect.ValueOf(operator.SeedDependent),
 		"Tasks":                    reflect.ValueOf(&operator.Tasks).Elem(),
 
 		// type definitions
-		"Blur":            reflect.ValueOf((*operator.Blur)(nil)),
-		"Func":            reflect.ValueOf((*operator.Func)(nil)),
-		"Identity":        reflect.ValueOf((*operator.Identity)(nil)),
-		"Inpainting":      reflect.ValueOf((*operator.Inpainting)(nil)),
-		"Linear":          reflect.ValueOf((*operator.Linear)(nil)),
-		"NonlinearBlur":   reflect.ValueOf((*operator.NonlinearBlur)(nil)),
-		"Operator":        reflect.ValueOf((*operator.Operator)(nil)),
-		"PhaseRetrieval":  reflect.ValueOf((*operator.PhaseRetrieval)(nil)),
-		"Projector":       reflect.ValueOf((*operator.Projector)(nil)),
-		"SuperResolution": reflect.ValueOf((*operator.SuperResolution)(nil)),
+		"Blur":                   reflect.ValueOf((*operator.Blur)(nil)),
+		"Capability":             reflect.ValueOf((*operator.Capability)(nil)),
+		"DataProxer":             reflect.ValueOf((*operator.DataProxer)(nil)),
+		"Declared":               reflect.ValueOf((*operator.Declared)(nil)),
+		"Func":                   reflect.ValueOf((*operator.Func)(nil)),
+		"Identity":               reflect.ValueOf((*operator.Identity)(nil)),
+		"Inpainting":             reflect.ValueOf((*operator.Inpainting)(nil)),
+		"Linear":                 reflect.ValueOf((*operator.Linear)(nil)),
+		"MagnitudeProjector":     reflect.ValueOf((*operator.MagnitudeProjector)(nil)),
+		"Masked":                 reflect.ValueOf((*operator.Masked)(nil)),
+		"MissingCapabilityError": reflect.ValueOf((*operator.MissingCapabilityError)(nil)),
+		"NonlinearBlur":          reflect.ValueOf((*operator.NonlinearBlur)(nil)),
+		"Operator":               reflect.ValueOf((*operator.Operator)(nil)),
+		"PhaseRetrieval":         reflect.ValueOf((*operator.PhaseRetrieval)(nil)),
+		"Projector":              reflect.ValueOf((*operator.Projector)(nil)),
+		"PseudoInverter":         reflect.ValueOf((*operator.PseudoInverter)(nil)),
+		"SVDFuncs":               reflect.ValueOf((*operator.SVDFuncs)(nil)),
+		"SeparableBlur":          reflect.ValueOf((*operator.SeparableBlur)(nil)),
+		"Singular":               reflect.ValueOf((*operator.Singular)(nil)),
+		"SuperResolution":        reflect.ValueOf((*operator.SuperResolution)(nil)),
 
 		// interface wrapper definitions
-		"_Linear":    reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Linear)(nil)),
-		"_Operator":  reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Operator)(nil)),
-		"_Projector": reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Projector)(nil)),
+		"_DataProxer":         reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_DataProxer)(nil)),
+		"_Declared":           reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Declared)(nil)),
+		"_Linear":             reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Linear)(nil)),
+		"_MagnitudeProjector": reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector)(nil)),
+		"_Masked":             reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Masked)(nil)),
+		"_Operator":           reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Operator)(nil)),
+		"_Projector":          reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Projector)(nil)),
+		"_PseudoInverter":     reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter)(nil)),
+		"_Singular":           reflect.ValueOf((*_github_com_dpsflow_dpsflow_nodes_operator_Singular)(nil)),
 	}
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_DataProxer is an interface wrapper for DataProxer type
+type _github_com_dpsflow_dpsflow_nodes_operator_DataProxer struct {
+	IValue            interface{}
+	WApply            func(x *graph.Node) *graph.Node
+	WMeasurementShape func(x shapes.Shape) (shapes.Shape, error)
+	WName             func() string
+	WProxData         func(v *graph.Node, y *graph.Node, rho *graph.Node) *graph.Node
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_DataProxer) Apply(x *graph.Node) *graph.Node {
+	return W.WApply(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_DataProxer) MeasurementShape(x shapes.Shape) (shapes.Shape, error) {
+	return W.WMeasurementShape(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_DataProxer) Name() string {
+	return W.WName()
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_DataProxer) ProxData(v *graph.Node, y *graph.Node, rho *graph.Node) *graph.Node {
+	return W.WProxData(v, y, rho)
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_Declared is an interface wrapper for Declared type
+type _github_com_dpsflow_dpsflow_nodes_operator_Declared struct {
+	IValue        interface{}
+	WCapabilities func() []operator.Capability
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Declared) Capabilities() []operator.Capability {
+	return W.WCapabilities()
 }
 
 // _github_com_dpsflow_dpsflow_nodes_operator_Linear is an interface wrapper for Linear type
@@ -76,6 +143,46 @@ func (W _github_com_dpsflow_dpsflow_nodes_operator_Linear) MeasurementShape(x sh
 }
 func (W _github_com_dpsflow_dpsflow_nodes_operator_Linear) Name() string {
 	return W.WName()
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector is an interface wrapper for MagnitudeProjector type
+type _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector struct {
+	IValue            interface{}
+	WApply            func(x *graph.Node) *graph.Node
+	WCrop             func(z *graph.Node) *graph.Node
+	WMeasurementShape func(x shapes.Shape) (shapes.Shape, error)
+	WName             func() string
+	WProjectMagnitude func(z *graph.Node, y *graph.Node) *graph.Node
+	WZeroPad          func(x *graph.Node) *graph.Node
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) Apply(x *graph.Node) *graph.Node {
+	return W.WApply(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) Crop(z *graph.Node) *graph.Node {
+	return W.WCrop(z)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) MeasurementShape(x shapes.Shape) (shapes.Shape, error) {
+	return W.WMeasurementShape(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) Name() string {
+	return W.WName()
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) ProjectMagnitude(z *graph.Node, y *graph.Node) *graph.Node {
+	return W.WProjectMagnitude(z, y)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_MagnitudeProjector) ZeroPad(x *graph.Node) *graph.Node {
+	return W.WZeroPad(x)
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_Masked is an interface wrapper for Masked type
+type _github_com_dpsflow_dpsflow_nodes_operator_Masked struct {
+	IValue interface{}
+	WMask  func() []float64
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Masked) Mask() []float64 {
+	return W.WMask()
 }
 
 // _github_com_dpsflow_dpsflow_nodes_operator_Operator is an interface wrapper for Operator type
@@ -116,4 +223,64 @@ func (W _github_com_dpsflow_dpsflow_nodes_operator_Projector) Name() string {
 }
 func (W _github_com_dpsflow_dpsflow_nodes_operator_Projector) Project(x *graph.Node, y *graph.Node) *graph.Node {
 	return W.WProject(x, y)
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter is an interface wrapper for PseudoInverter type
+type _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter struct {
+	IValue            interface{}
+	WApply            func(x *graph.Node) *graph.Node
+	WMeasurementShape func(x shapes.Shape) (shapes.Shape, error)
+	WName             func() string
+	WPseudoInverse    func(y *graph.Node) *graph.Node
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter) Apply(x *graph.Node) *graph.Node {
+	return W.WApply(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter) MeasurementShape(x shapes.Shape) (shapes.Shape, error) {
+	return W.WMeasurementShape(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter) Name() string {
+	return W.WName()
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_PseudoInverter) PseudoInverse(y *graph.Node) *graph.Node {
+	return W.WPseudoInverse(y)
+}
+
+// _github_com_dpsflow_dpsflow_nodes_operator_Singular is an interface wrapper for Singular type
+type _github_com_dpsflow_dpsflow_nodes_operator_Singular struct {
+	IValue            interface{}
+	WApply            func(x *graph.Node) *graph.Node
+	WMeasurementShape func(x shapes.Shape) (shapes.Shape, error)
+	WName             func() string
+	WSingulars        func(g *graph.Graph, x shapes.Shape) *graph.Node
+	WU                func(c *graph.Node) *graph.Node
+	WUt               func(y *graph.Node) *graph.Node
+	WV                func(c *graph.Node) *graph.Node
+	WVt               func(x *graph.Node) *graph.Node
+}
+
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) Apply(x *graph.Node) *graph.Node {
+	return W.WApply(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) MeasurementShape(x shapes.Shape) (shapes.Shape, error) {
+	return W.WMeasurementShape(x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) Name() string {
+	return W.WName()
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) Singulars(g *graph.Graph, x shapes.Shape) *graph.Node {
+	return W.WSingulars(g, x)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) U(c *graph.Node) *graph.Node {
+	return W.WU(c)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) Ut(y *graph.Node) *graph.Node {
+	return W.WUt(y)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) V(c *graph.Node) *graph.Node {
+	return W.WV(c)
+}
+func (W _github_com_dpsflow_dpsflow_nodes_operator_Singular) Vt(x *graph.Node) *graph.Node {
+	return W.WVt(x)
 }

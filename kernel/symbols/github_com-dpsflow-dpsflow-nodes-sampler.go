@@ -10,14 +10,16 @@ import (
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/sampler/sampler"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"DDIM":         reflect.ValueOf(sampler.DDIM),
-		"DDPM":         reflect.ValueOf(sampler.DDPM),
-		"FixedLarge":   reflect.ValueOf(sampler.FixedLarge),
-		"FixedSmall":   reflect.ValueOf(sampler.FixedSmall),
-		"LearnedRange": reflect.ValueOf(sampler.LearnedRange),
-		"New":          reflect.ValueOf(sampler.New),
-		"ReturnSample": reflect.ValueOf(sampler.ReturnSample),
-		"ReturnX0Hat":  reflect.ValueOf(sampler.ReturnX0Hat),
+		"DDIM":          reflect.ValueOf(sampler.DDIM),
+		"DDPM":          reflect.ValueOf(sampler.DDPM),
+		"FixedLarge":    reflect.ValueOf(sampler.FixedLarge),
+		"FixedSmall":    reflect.ValueOf(sampler.FixedSmall),
+		"LearnedRange":  reflect.ValueOf(sampler.LearnedRange),
+		"New":           reflect.ValueOf(sampler.New),
+		"RespaceEven":   reflect.ValueOf(sampler.RespaceEven),
+		"RespaceStride": reflect.ValueOf(sampler.RespaceStride),
+		"ReturnSample":  reflect.ValueOf(sampler.ReturnSample),
+		"ReturnX0Hat":   reflect.ValueOf(sampler.ReturnX0Hat),
 
 		// type definitions
 		"Config":        reflect.ValueOf((*sampler.Config)(nil)),
@@ -25,6 +27,7 @@ func init() {
 		"Hooks":         reflect.ValueOf((*sampler.Hooks)(nil)),
 		"Kind":          reflect.ValueOf((*sampler.Kind)(nil)),
 		"Progress":      reflect.ValueOf((*sampler.Progress)(nil)),
+		"Respacing":     reflect.ValueOf((*sampler.Respacing)(nil)),
 		"Result":        reflect.ValueOf((*sampler.Result)(nil)),
 		"Return":        reflect.ValueOf((*sampler.Return)(nil)),
 		"Sampler":       reflect.ValueOf((*sampler.Sampler)(nil)),

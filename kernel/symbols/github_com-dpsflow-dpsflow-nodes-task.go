@@ -4,19 +4,25 @@ package symbols
 
 import (
 	"github.com/dpsflow/dpsflow/nodes/task"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/task/task"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Load":       reflect.ValueOf(task.Load),
-		"Parse":      reflect.ValueOf(task.Parse),
-		"Preset":     reflect.ValueOf(task.Preset),
-		"PresetYAML": reflect.ValueOf(task.PresetYAML),
-		"Presets":    reflect.ValueOf(task.Presets),
+		"Load":           reflect.ValueOf(task.Load),
+		"LoadDiffusion":  reflect.ValueOf(task.LoadDiffusion),
+		"Parse":          reflect.ValueOf(task.Parse),
+		"ParseDiffusion": reflect.ValueOf(task.ParseDiffusion),
+		"Preset":         reflect.ValueOf(task.Preset),
+		"PresetYAML":     reflect.ValueOf(task.PresetYAML),
+		"Presets":        reflect.ValueOf(task.Presets),
+		"ScheduleSteps":  reflect.ValueOf(constant.MakeFromLiteral("1000", token.INT, 0)),
 
 		// type definitions
-		"Config": reflect.ValueOf((*task.Config)(nil)),
+		"Config":    reflect.ValueOf((*task.Config)(nil)),
+		"Diffusion": reflect.ValueOf((*task.Diffusion)(nil)),
 	}
 }

@@ -12,7 +12,6 @@ import (
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/xla/xla"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"DefaultCache":       reflect.ValueOf(&xla.DefaultCache).Elem(),
 		"DefaultSpec":        reflect.ValueOf(constant.MakeFromLiteral("\"embedded\"", token.STRING, 0)),
 		"DescribeBackend":    reflect.ValueOf(xla.DescribeBackend),
 		"EmbeddedName":       reflect.ValueOf(constant.MakeFromLiteral("\"embedded\"", token.STRING, 0)),
@@ -23,19 +22,18 @@ func init() {
 		"KindEmbedded":       reflect.ValueOf(xla.KindEmbedded),
 		"KindXLA":            reflect.ValueOf(xla.KindXLA),
 		"New":                reflect.ValueOf(xla.New),
-		"NewCache":           reflect.ValueOf(xla.NewCache),
 		"NewEmbedded":        reflect.ValueOf(xla.NewEmbedded),
 		"ParseSpec":          reflect.ValueOf(xla.ParseSpec),
 		"ReflectPad":         reflect.ValueOf(xla.ReflectPad),
 		"SelfCheck":          reflect.ValueOf(xla.SelfCheck),
 		"SelfCheckTolerance": reflect.ValueOf(constant.MakeFromLiteral("1.00000000000000000003625036316452388482356461452127405209466815e-06", token.FLOAT, 0)),
 		"Sgemm":              reflect.ValueOf(xla.Sgemm),
+		"Shared":             reflect.ValueOf(xla.Shared),
+		"SharedCount":        reflect.ValueOf(xla.SharedCount),
 		"UpsampleNearest2x":  reflect.ValueOf(xla.UpsampleNearest2x),
 
 		// type definitions
 		"BackendInfo": reflect.ValueOf((*xla.BackendInfo)(nil)),
-		"Cache":       reflect.ValueOf((*xla.Cache)(nil)),
-		"CacheStats":  reflect.ValueOf((*xla.CacheStats)(nil)),
 		"CheckResult": reflect.ValueOf((*xla.CheckResult)(nil)),
 		"Embedded":    reflect.ValueOf((*xla.Embedded)(nil)),
 		"Kind":        reflect.ValueOf((*xla.Kind)(nil)),

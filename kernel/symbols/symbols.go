@@ -15,7 +15,7 @@ var Symbols = map[string]map[string]reflect.Value{}
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/gomlx/gomlx/pkg/core/graph github.com/gomlx/gomlx/pkg/core/tensors github.com/gomlx/gomlx/pkg/core/shapes github.com/gomlx/gomlx/pkg/core/dtypes github.com/gomlx/gomlx/backends
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/dpsflow/dpsflow/nodes/operator github.com/dpsflow/dpsflow/nodes/noise github.com/dpsflow/dpsflow/nodes/guidance github.com/dpsflow/dpsflow/nodes/sampler github.com/dpsflow/dpsflow/nodes/schedule
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/dpsflow/dpsflow/nodes/prior github.com/dpsflow/dpsflow/nodes/prior/adm github.com/dpsflow/dpsflow/nodes/tweedie github.com/dpsflow/dpsflow/nodes/mnist github.com/dpsflow/dpsflow/nodes/task
-//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/dpsflow/dpsflow/nodes/pipeline github.com/dpsflow/dpsflow/nodes/metrics
+//go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/dpsflow/dpsflow/nodes/pipeline github.com/dpsflow/dpsflow/nodes/metrics github.com/dpsflow/dpsflow/nodes/solver github.com/dpsflow/dpsflow/nodes/solver/dps
 //go:generate go run github.com/traefik/yaegi/cmd/yaegi extract -name symbols github.com/dpsflow/dpsflow/plot github.com/dpsflow/dpsflow/xla github.com/dpsflow/dpsflow/dag github.com/dpsflow/dpsflow/kernel/display github.com/dpsflow/dpsflow/kernel/nb
 
 var once sync.Once

@@ -12,6 +12,10 @@
 // RulePaper, Algorithm 1's ζ′/‖y − A(x̂0)‖ on the squared norm. Norms are per sample by
 // default, so results do not change with the batch size; BatchNorm reproduces the
 // reference's single norm over the whole batch.
+//
+// Guidance is an interface, as operators are: Config is the paper's methods, and a Go value
+// or a notebook cell can define another (FromFunc), which the sampler compiles into its
+// step like the built-in ones.
 package guidance
 
 import (
@@ -19,7 +23,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 )
@@ -66,8 +69,21 @@ type Config struct {
 	PlusJitter  float64
 }
 
-// Validate checks c against the operator and fills defaults. Errors name the parameter.
+// Name is the method's name.
+func (c Config) Name() string { return string(c.Method) }
+
+// Prepare is Validate as the Guidance interface asks for it.
+func (c Config) Prepare(op operator.Operator) (Guidance, error) { return c.Validate(op) }
+
+// Validate checks c against the operator and fills defaults. Errors name the parameter, or
+// the operator and the capability it lacks. "dps" and "dps+" are accepted for ps and ps+.
 func (c Config) Validate(op operator.Operator) (Config, error) {
+	switch c.Method {
+	case "dps":
+		c.Method = PS
+	case "dps+":
+		c.Method = PSPlus
+	}
 	switch c.Method {
 	case Vanilla, Projection, MCG, PS, PSPlus:
 	default:
@@ -98,8 +114,8 @@ func (c Config) Validate(op operator.Operator) (Config, error) {
 		}
 	}
 	if c.UsesProjection() {
-		if _, ok := op.(operator.Projector); !ok {
-			return c, fmt.Errorf("guidance: %s needs an operator that can project, and %s cannot; use ps or ps+", c.Method, op.Name())
+		if err := operator.Require(op, "guidance "+string(c.Method), operator.CapProjection); err != nil {
+			return c, fmt.Errorf("%w; use ps or ps+", err)
 		}
 	}
 	return c, nil
@@ -111,24 +127,15 @@ func (c Config) UsesGradient() bool { return c.Method == PS || c.Method == PSPlu
 // UsesProjection says whether the method projects onto the noised measurement.
 func (c Config) UsesProjection() bool { return c.Method == Projection || c.Method == MCG }
 
-// Step holds the graph values a conditioning method needs at one sampler step.
-type Step struct {
-	Xt     *Node   // x_t: what the gradient is taken with respect to
-	X0Hat  *Node   // the Tweedie estimate, built from Xt in the same graph
-	XPrev  *Node   // the unconditional update x' (ancestral or DDIM)
-	Y      *Node   // the measurement
-	NoisyY *Node   // y noised to the step's level (projection, mcg); may be nil otherwise
-	Jitter []*Node // ps+: PlusSamples uniform [0, 1) tensors shaped like X0Hat
-}
-
-// Apply returns x_{t−1} and the per-sample distance ‖y − A(x̂0)‖ (shape [B]). c must
-// have passed Validate for op.
-func Apply(c Config, op operator.Operator, nm noise.Model, s Step) (next, dist *Node) {
+// Apply returns x_{t−1} and the per-sample distance ‖y − A(x̂0)‖ (shape [B]). c must have
+// passed Validate for s.Op.
+func (c Config) Apply(s Step) (next, dist *Node) {
+	op, nm := s.Op, s.Noise
 	dist = nm.Distance(s.Y, op.Apply(s.X0Hat))
 	if !c.UsesGradient() {
 		next = s.XPrev
 		if c.Method == Projection {
-			next = op.(operator.Projector).Project(next, s.NoisyY)
+			next = op.(operator.Projector).Project(next, s.NoisyY())
 		}
 		return next, StopGradient(dist)
 	}
@@ -136,7 +143,8 @@ func Apply(c Config, op operator.Operator, nm noise.Model, s Step) (next, dist *
 	if c.Method == PSPlus {
 		// The reference averages the norm over x̂0 + jitter·U[0,1).
 		d = nil
-		for _, u := range s.Jitter {
+		for range c.PlusSamples {
+			u := s.Uniform(s.X0Hat.Shape())
 			dj := nm.Distance(s.Y, op.Apply(Add(s.X0Hat, MulScalar(u, c.PlusJitter))))
 			if d == nil {
 				d = dj
@@ -144,7 +152,7 @@ func Apply(c Config, op operator.Operator, nm noise.Model, s Step) (next, dist *
 				d = Add(d, dj)
 			}
 		}
-		d = DivScalar(d, float64(len(s.Jitter)))
+		d = DivScalar(d, float64(c.PlusSamples))
 	}
 	var update *Node
 	switch c.Rule {
@@ -156,7 +164,7 @@ func Apply(c Config, op operator.Operator, nm noise.Model, s Step) (next, dist *
 		}
 		// ζ′/‖r‖ per sample; a zero residual needs no step.
 		zeta := Div(Scalar(d.Graph(), d.DType(), c.Scale), MaxScalar(norm, 1e-12))
-		update = Mul(grad, perSample(zeta, grad.Rank()))
+		update = Mul(grad, PerSample(zeta, grad.Rank()))
 	default:
 		obj := ReduceAllSum(d) // Σ_b ‖r_b‖: the gradient of each sample's own norm
 		if c.BatchNorm {
@@ -166,13 +174,14 @@ func Apply(c Config, op operator.Operator, nm noise.Model, s Step) (next, dist *
 	}
 	next = Sub(s.XPrev, update)
 	if c.Method == MCG {
-		next = op.(operator.Projector).Project(next, s.NoisyY)
+		next = op.(operator.Projector).Project(next, s.NoisyY())
 	}
 	return next, StopGradient(dist)
 }
 
-// perSample reshapes a [B] vector to [B, 1, …, 1] of the given rank, for broadcasting.
-func perSample(v *Node, rank int) *Node {
+// PerSample reshapes a [B] vector to [B, 1, …, 1] of the given rank, for broadcasting a
+// per-sample step size over a batch.
+func PerSample(v *Node, rank int) *Node {
 	dims := make([]int, rank)
 	for i := range dims {
 		dims[i] = 1

@@ -47,12 +47,15 @@ func runStep(t *testing.T, c guidance.Config, xt, y []float64, dims ...int) []fl
 		t.Fatal(err)
 	}
 	exec, err := NewExec(backend, func(xt, y *Node) *Node {
-		var jitter []*Node
-		for i := range c.PlusSamples {
-			jitter = append(jitter, MulScalar(OnesLike(xt), float64(i)/float64(c.PlusSamples)))
-		}
-		next, _ := guidance.Apply(c, scaleOp{}, nm, guidance.Step{
-			Xt: xt, X0Hat: Tanh(xt), XPrev: MulScalar(xt, 0.9), Y: y, NoisyY: y, Jitter: jitter,
+		i := 0 // ps+'s jitter draws: 0, 1/n, 2/n, …
+		next, _ := c.Apply(guidance.Step{
+			Xt: xt, X0Hat: Tanh(xt), XPrev: MulScalar(xt, 0.9), Y: y, Op: scaleOp{}, Noise: nm,
+			NoisyY: func() *Node { return y },
+			Uniform: func(s shapes.Shape) *Node {
+				u := MulScalar(Ones(xt.Graph(), s), float64(i)/float64(c.PlusSamples))
+				i++
+				return u
+			},
 		})
 		return next
 	})
@@ -164,11 +167,11 @@ func TestValidateErrorsNameTheParameter(t *testing.T) {
 		op   interface{ Name() string }
 		want string
 	}{
-		{guidance.Config{Method: "dps"}, scaleOp{}, `unknown method "dps"`},
+		{guidance.Config{Method: "fancy"}, scaleOp{}, `unknown method "fancy"`},
 		{guidance.Config{Method: guidance.PS}, scaleOp{}, "positive finite scale"},
 		{guidance.Config{Method: guidance.PS, Scale: -1}, scaleOp{}, "scale"},
 		{guidance.Config{Method: guidance.PS, Scale: 1, Rule: "fast"}, scaleOp{}, `unknown rule "fast"`},
-		{guidance.Config{Method: guidance.Projection}, noProjOp{}, "cannot"},
+		{guidance.Config{Method: guidance.Projection}, noProjOp{}, "needs the operator's projection"},
 		{guidance.Config{Method: guidance.PSPlus, Scale: 1, PlusSamples: -2}, scaleOp{}, "plus_samples"},
 	}
 	for _, c := range cases {

@@ -37,3 +37,31 @@ func ExampleNewGaussian() {
 	// ‖y − ax‖ per sample = [0.0767 0.0849]
 	// ‖y − y‖ per sample = [0.0000 0.0000]
 }
+
+// The Poisson likelihood forms on the same measurement: a dark pixel with zero counts
+// (y = −1) that the estimate puts at 0.1 intensity, and a bright one.
+func ExampleNewPoissonForm() {
+	y := tensors.FromFlatDataAndDimensions([]float64{-1, 0.6}, 1, 2)
+	ax := tensors.FromFlatDataAndDimensions([]float64{-0.8, 0.5}, 1, 2)
+	backend, err := xla.New("embedded")
+	if err != nil {
+		panic(err)
+	}
+	for _, form := range noise.PoissonForms {
+		model, err := noise.NewPoissonForm(1, form, 0) // rate 1, floor 1 count
+		if err != nil {
+			panic(err)
+		}
+		exec, err := graph.NewExec(backend, model.Distance)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%-9s %.4f\n", form, tensors.MustCopyFlatData[float64](exec.MustExec1(y, ax)))
+	}
+	// Output:
+	// paper     [2.2597]
+	// reference [0.2981]
+	// plain     [0.2236]
+	// model     [0.4546]
+	// nll       [0.6376]
+}

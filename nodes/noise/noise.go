@@ -3,7 +3,8 @@
 //
 // Units: images and measurements live in [-1, 1]. Gaussian σ is in those units: the
 // reference's σ = 0.05 is σ = 0.025 in [0, 1] units. Poisson noise follows the reference
-// code, which counts photons on the [0, 1] intensity scale times 255·rate.
+// code, which counts photons on the [0, 1] intensity scale times 255·rate; its distance is
+// one of the named PoissonForms (paper, reference, plain, model, nll).
 //
 // Randomness: Measure draws from math/rand/v2's PCG seeded by the seed alone, in row-major
 // order, so the same seed gives the same bytes on every run (and, Go's math being portable,
@@ -28,6 +29,6 @@ type Model interface {
 	// the same seed gives the same bytes.
 	Measure(ax *tensors.Tensor, seed uint64) (*tensors.Tensor, error)
 	// Distance builds the per-sample data-fidelity norm between y and ax (both [B, ...]),
-	// shape [B]: ‖y − A(x̂0)‖ for Gaussian noise, the Λ-weighted norm for Poisson noise.
+	// shape [B]: ‖y − A(x̂0)‖ for Gaussian noise, the chosen PoissonForm for Poisson noise.
 	Distance(y, ax *graph.Node) *graph.Node
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 var backendOnce = sync.OnceValues(func() (backends.Backend, error) { return xla.New("embedded") })
@@ -271,5 +273,260 @@ func TestBadArgs(t *testing.T) {
 	}
 	if _, err := g.Measure(nil, 1); err == nil {
 		t.Error("nil measurement: no error")
+	}
+}
+
+// poissonWant is each form's distance computed independently in float64 loops; frozen is the
+// A(x̂0) the model form takes its weights from (its stop-gradient).
+func poissonWant(form PoissonForm, rate, floor float64, y, ax, frozen []float64, batch int) []float64 {
+	c := 255 * rate
+	eps := floor / c
+	n := len(y) / batch
+	out := make([]float64, batch)
+	for b := range batch {
+		var s, inv float64
+		for i := b * n; i < (b+1)*n; i++ {
+			r := y[i] - ax[i]
+			switch form {
+			case FormPaper:
+				s += r * r / (2 * math.Max((y[i]+1)/2, eps))
+			case FormReference:
+				s += r * r
+				inv += 1 / math.Max(math.Abs(y[i]), eps)
+			case FormPlain:
+				s += r * r
+			case FormModel:
+				s += r * r / (2 * math.Max((frozen[i]+1)/2, eps))
+			case FormNLL:
+				k := math.Max(c*(y[i]+1)/2, 0)
+				mu := c * (ax[i] + 1) / 2
+				logMu := math.Log(mu)
+				if mu < floor {
+					logMu = math.Log(floor) + (mu-floor)/floor
+				}
+				kLogK := 0.0
+				if k > 0 {
+					kLogK = k * math.Log(k)
+				}
+				s += kLogK - k*logMu - k + mu
+			}
+		}
+		switch form {
+		case FormReference:
+			out[b] = math.Sqrt(s) * inv / float64(n)
+		case FormNLL:
+			out[b] = math.Sqrt(math.Max(4*s/c, 0))
+		default:
+			out[b] = math.Sqrt(s)
+		}
+	}
+	return out
+}
+
+// poissonPair is a Poisson measurement of a mostly dark image (many zero counts, y = −1) and
+// an estimate a in [-1, 1] that reaches −1 and 1 exactly; 2 samples of 3×4.
+func poissonPair(t *testing.T, rate float64) (y, ax []float64, dims []int) {
+	t.Helper()
+	dims = []int{2, 3, 4}
+	clean := []float64{-1, -1, -1, -0.9, -1, 0.6, 0.9, -1, -1, -1, 0.2, -1,
+		-1, -0.99, -1, 1, -1, -1, -0.3, 0.95, -1, -1, -1, -1}
+	m, _ := NewPoisson(rate)
+	y = measure(t, m, clean, 5, dims...)
+	ax = []float64{-1, -0.8, -0.95, -0.7, -1, 0.3, 1, -0.6, -0.97, -1, 0.5, -0.4,
+		-0.9, -1, -0.5, 0.8, -0.96, -0.2, -0.1, 0.7, 1, -1, -0.85, -0.3}
+	zeros := 0
+	for _, v := range y {
+		if v == -1 {
+			zeros++
+		}
+	}
+	if zeros < 12 {
+		t.Fatalf("test measurement has %d zero counts, want many", zeros)
+	}
+	return y, ax, dims
+}
+
+// Every form against its closed form, for two rates and floors, on float64 tensors.
+func TestPoissonFormValues(t *testing.T) {
+	for _, c := range []struct{ rate, floor float64 }{{1, 0}, {1, 2.5}, {0.5, 0.3}} {
+		y, ax, dims := poissonPair(t, c.rate)
+		// Arbitrary y in [-1, 1], not counts: mid-grey y = 0 and |y| below the floor.
+		y[3], y[4], y[5] = 0, 1e-4, -0.5
+		for _, form := range PoissonForms {
+			m, err := NewPoissonForm(c.rate, form, c.floor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			floor := c.floor
+			if floor == 0 {
+				floor = DefaultFloor
+			}
+			want := poissonWant(form, c.rate, floor, y, ax, ax, dims[0])
+			got := distance(t, m, y, ax, dims...)
+			for b := range want {
+				if math.Abs(got[b]-want[b]) > 1e-12*(1+want[b]) {
+					t.Errorf("%s (rate %g, floor %g): sample %d distance %.15g, want %.15g", form, c.rate, c.floor, b, got[b], want[b])
+				}
+			}
+		}
+	}
+}
+
+// Where μ ≥ floor, nll is √(2D/(255·rate)) with D/2 = Σ log P(k; k) − log P(k; μ), the
+// Poisson negative log-likelihood less its minimum (gonum's Poisson LogProb).
+func TestPoissonNLLIsTheLikelihood(t *testing.T) {
+	const rate = 1
+	m, _ := NewPoissonForm(rate, FormNLL, 0)
+	y, ax, dims := poissonPair(t, rate)
+	for i := range ax {
+		ax[i] = math.Max(ax[i], -0.9) // μ ≥ 12.75 counts
+	}
+	got := distance(t, m, y, ax, dims...)
+	n := len(y) / dims[0]
+	for b := range dims[0] {
+		var half float64
+		for i := b * n; i < (b+1)*n; i++ {
+			k := math.Round(255 * rate * (y[i] + 1) / 2)
+			mu := 255 * rate * (ax[i] + 1) / 2
+			best := 0.0 // log P(0; 0) = 0
+			if k > 0 {
+				best = distuv.Poisson{Lambda: k}.LogProb(k)
+			}
+			half += best - distuv.Poisson{Lambda: mu}.LogProb(k)
+		}
+		want := math.Sqrt(2 * 2 * half / (255 * rate))
+		if math.Abs(got[b]-want) > 1e-9*want {
+			t.Errorf("sample %d: nll %.12g, want %.12g from the log-likelihood", b, got[b], want)
+		}
+	}
+}
+
+// The paper form with the default floor is bit for bit the formula used before the forms,
+// in float32 and float64, for NewPoisson and NewPoissonForm alike.
+func TestPoissonPaperBitIdentical(t *testing.T) {
+	old := func(rate float64) func(y, ax *graph.Node) *graph.Node {
+		return func(y, ax *graph.Node) *graph.Node {
+			intensity := graph.MulScalar(graph.AddScalar(y, 1), 0.5)
+			weight := graph.Reciprocal(graph.MulScalar(graph.MaxScalar(intensity, 1/(255*rate)), 2))
+			return safeSqrt(sumPerSample(graph.Mul(graph.Square(graph.Sub(y, ax)), weight)))
+		}
+	}
+	for _, rate := range []float64{1, 0.7, 3} {
+		y64, ax64, dims := poissonPair(t, rate)
+		y32, ax32 := make([]float32, len(y64)), make([]float32, len(ax64))
+		for i := range y64 {
+			y32[i], ax32[i] = float32(y64[i]), float32(ax64[i])
+		}
+		a, _ := NewPoisson(rate)
+		b, _ := NewPoissonForm(rate, FormPaper, 0)
+		c, _ := NewPoissonForm(rate, FormPaper, 1)
+		for _, in := range [][2]*tensors.Tensor{
+			{tensors.FromFlatDataAndDimensions(y64, dims...), tensors.FromFlatDataAndDimensions(ax64, dims...)},
+			{tensors.FromFlatDataAndDimensions(y32, dims...), tensors.FromFlatDataAndDimensions(ax32, dims...)},
+		} {
+			bits := func(f func(y, ax *graph.Node) *graph.Node) []byte {
+				exec, err := graph.NewExec(backend(t), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := exec.MustExec1(in[0], in[1])
+				var buf bytes.Buffer
+				out.ConstBytes(func(data []byte) { buf.Write(data) })
+				return buf.Bytes()
+			}
+			want := bits(old(rate))
+			for _, m := range []Model{a, b, c} {
+				if got := bits(m.Distance); !bytes.Equal(got, want) {
+					t.Errorf("rate %g, %s: paper distance bytes %x, old formula %x", rate, in[0].DType(), got, want)
+				}
+			}
+		}
+	}
+}
+
+// Each form's gradient w.r.t. a is finite where y has many zero counts and a reaches −1 and
+// 1, and matches float64 central differences (h = 1e-6; tolerance 1e-6 absolute + relative)
+// of the distance — for model, of its closed form with the weights frozen at a (its
+// stop-gradient). Where y = a = −1 everywhere the gradient is 0, not NaN.
+func TestPoissonFormGradients(t *testing.T) {
+	y, ax, dims := poissonPair(t, 1)
+	for _, form := range PoissonForms {
+		m, _ := NewPoissonForm(1, form, 0)
+		gradExec, err := graph.NewExec(backend(t), func(y, ax *graph.Node) *graph.Node {
+			return graph.Gradient(graph.ReduceAllSum(m.Distance(y, ax)), ax)[0]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		grad := func(y, ax []float64) []float64 {
+			out := gradExec.MustExec1(tensors.FromFlatDataAndDimensions(y, dims...), tensors.FromFlatDataAndDimensions(ax, dims...))
+			return tensors.MustCopyFlatData[float64](out)
+		}
+		g := grad(y, ax)
+		total := func(a []float64) float64 {
+			var s float64
+			if form == FormModel {
+				for _, d := range poissonWant(form, 1, DefaultFloor, y, a, ax, dims[0]) {
+					s += d
+				}
+				return s
+			}
+			for _, d := range distance(t, m, y, a, dims...) {
+				s += d
+			}
+			return s
+		}
+		const h = 1e-6
+		for i := range ax {
+			if math.IsNaN(g[i]) || math.IsInf(g[i], 0) {
+				t.Errorf("%s: ∂/∂a[%d] = %g at y = %g, a = %g", form, i, g[i], y[i], ax[i])
+				continue
+			}
+			plus, minus := slices.Clone(ax), slices.Clone(ax)
+			plus[i] += h
+			minus[i] -= h
+			fd := (total(plus) - total(minus)) / (2 * h)
+			if math.Abs(g[i]-fd) > 1e-6*(1+math.Abs(fd)) {
+				t.Errorf("%s: ∂/∂a[%d] = %g, finite difference %g (y = %g, a = %g)", form, i, g[i], fd, y[i], ax[i])
+			}
+		}
+		dark := full(len(y), -1)
+		for i, v := range grad(dark, dark) {
+			if v != 0 {
+				t.Errorf("%s: gradient at y = a = −1 is %g at %d, want 0", form, v, i)
+				break
+			}
+		}
+	}
+}
+
+func TestPoissonFormArgs(t *testing.T) {
+	m, err := NewPoissonForm(2, FormNLL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.(*Poisson)
+	if p.Name() != "poisson" || p.Form() != FormNLL || p.Floor() != DefaultFloor || p.Rate() != 2 {
+		t.Errorf("got name %q form %q floor %g rate %g", p.Name(), p.Form(), p.Floor(), p.Rate())
+	}
+	if m, _ := NewPoisson(1); m.(*Poisson).Form() != FormPaper {
+		t.Errorf("NewPoisson form %q, want paper", m.(*Poisson).Form())
+	}
+	_, err = NewPoissonForm(1, "gauss", 0)
+	if err == nil {
+		t.Fatal("unknown form: no error")
+	}
+	for _, f := range append(PoissonForms, "gauss") {
+		if !strings.Contains(err.Error(), string(f)) {
+			t.Errorf("unknown-form error %q does not name %q", err, f)
+		}
+	}
+	for _, f := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := NewPoissonForm(1, FormPaper, f); err == nil || !strings.Contains(err.Error(), "floor") {
+			t.Errorf("floor %g: error %v, want it to name floor", f, err)
+		}
+	}
+	if _, err := NewPoissonForm(0, FormPaper, 1); err == nil || !strings.Contains(err.Error(), "rate") {
+		t.Errorf("rate 0: error %v, want it to name rate", err)
 	}
 }

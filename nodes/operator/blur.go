@@ -60,8 +60,9 @@ func NewBlur(kernel []float64, k int, name string) (*Blur, error) {
 }
 
 // NewGaussianBlur is the reference's Gaussian deblurring operator (task "gaussian_blur";
-// reference: size 61, sigma 3.0): the kernel is GaussianKernel(size, sigma).
-func NewGaussianBlur(size int, sigma float64) (*Blur, error) {
+// reference: size 61, sigma 3.0): the kernel is GaussianKernel(size, sigma). Its kernel is
+// separable, so it also has an SVD (SeparableBlur).
+func NewGaussianBlur(size int, sigma float64) (*SeparableBlur, error) {
 	g, err := gaussian1D(size, sigma)
 	if err != nil {
 		return nil, fmt.Errorf("gaussian_blur: %w", err)
@@ -71,7 +72,7 @@ func NewGaussianBlur(size int, sigma float64) (*Blur, error) {
 		return nil, err
 	}
 	b.sep = g
-	return b, nil
+	return b.Separable()
 }
 
 // GaussianKernel returns the reference's size×size Gaussian kernel, row-major: what

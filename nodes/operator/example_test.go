@@ -45,3 +45,17 @@ func ExampleNew() {
 	// first row of y: [1.3599 5.4839 9.5000 13.5000 17.5000 21.5000 25.5161 29.6401]
 	// gaussian_blur: intensity (sigma) 0 must be positive
 }
+
+// A solver asks for capabilities, not types: Require names the solver, the operator, what
+// is missing and what the operator has.
+func ExampleRequire() {
+	pr, _ := operator.New("phase_retrieval", 64, 64, nil, 0)
+	fmt.Println(operator.Capabilities(pr))
+	fmt.Println(operator.Require(pr, "solver ddrm", operator.CapSVD))
+	blur, _ := operator.New("gaussian_blur", 64, 64, map[string]any{"kernel_size": 9}, 0)
+	fmt.Println(operator.Require(blur, "solver ddrm", operator.CapSVD, operator.CapDataProx))
+	// Output:
+	// [magnitude-projection]
+	// solver ddrm needs the operator's svd, which phase_retrieval does not offer (it has: magnitude-projection)
+	// <nil>
+}

@@ -1,9 +1,10 @@
 package operator
 
 // Inpainting: y = m ⊙ x with a fixed {0, 1} mask m (1 = pixel kept), the same for every
-// channel and every image of the batch. The reference returns the masked image at full
-// size, so the measurement has x's shape. Masks are drawn on the host when the operator is
-// built (math/rand/v2 PCG seeded by the seed), so an operator is deterministic.
+// channel and every image of the batch (NewBatch stacks one operator per image). The
+// reference returns the masked image at full size, so the measurement has x's shape. Masks
+// are drawn on the host when the operator is built (math/rand/v2 PCG seeded by the seed),
+// so an operator is deterministic.
 
 import (
 	"fmt"

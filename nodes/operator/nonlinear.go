@@ -45,6 +45,21 @@ type NonlinearBlur struct {
 // NewNonlinearBlur draws the network weights and the latent code from seed.
 func NewNonlinearBlur(seed uint64) *NonlinearBlur {
 	rng := rand.New(rand.NewPCG(seed, 0x6e6c626c7572)) // stream "nlblur"
+	return newNonlinearBlur(rng, rng)
+}
+
+// NewNonlinearBlurSeeds draws the network weights from weightSeed, exactly as
+// NewNonlinearBlur(weightSeed) does, and the latent code from codeSeed: one network with a
+// code per measurement (NewBatch uses the run's seed and ImageSeed). With
+// codeSeed = weightSeed the code differs from NewNonlinearBlur's, which draws it after the
+// weights from the same stream.
+func NewNonlinearBlurSeeds(weightSeed, codeSeed uint64) *NonlinearBlur {
+	return newNonlinearBlur(rand.New(rand.NewPCG(weightSeed, 0x6e6c626c7572)), // stream "nlblur"
+		rand.New(rand.NewPCG(codeSeed, 0x6e6c636f6465))) // stream "nlcode"
+}
+
+// newNonlinearBlur draws the weights from rng, then the code from codeRng.
+func newNonlinearBlur(rng, codeRng *rand.Rand) *NonlinearBlur {
 	normal := func(n int, std float64) []float64 {
 		v := make([]float64, n)
 		for i := range v {
@@ -57,6 +72,7 @@ func NewNonlinearBlur(seed uint64) *NonlinearBlur {
 	ws, wt := normal(nlFeatures*nlCode, 0.1/math.Sqrt(nlCode)), normal(nlFeatures*nlCode, 0.1/math.Sqrt(nlCode))
 	n.w1, n.c1 = normal(nlFeatures*9, math.Sqrt(2.0/9)), normal(nlFeatures, 0.1)
 	n.w2, n.c2 = normal(nlFeatures*9, math.Sqrt(1.0/(9*nlFeatures))), 0.1*rng.NormFloat64()
+	rng = codeRng
 	n.code = normal(nlCode, 1.2) // drawn last: the weights do not depend on how it is used
 
 	// The code-dependent parts are constants once the code is fixed: compute them here.

@@ -1,27 +1,44 @@
 // Package operator provides the measurement operators of the DPS paper as graph functions
-// on NCHW image batches in [-1, 1] (float32 or float64, following the input):
+// on NCHW image batches in [-1, 1] (float32 or float64, following the input), with the
+// capabilities solvers ask for (Capabilities, Require; capabilities.go):
 //
-//	task              constructors                                      interfaces
-//	inpainting        NewBoxInpainting, BoxInpaintingFor,               Linear, Projector
-//	                  NewRandomInpaintingFixed (paper: 92 % dropped),
-//	                  NewRandomInpaintingRange (reference: [0.3, 0.7]),
-//	                  NewMaskInpainting
-//	super_resolution  NewBicubicSR (MATLAB imresize, antialiased)       Linear, Projector
-//	avgpool_sr        NewAvgPoolSR (mean of s×s blocks)                 Linear, Projector
-//	gaussian_blur     NewGaussianBlur (61×61, σ 3, reflect padding 30)  Linear
-//	motion_blur       NewMotionBlur (61×61 trajectory, intensity 0.5)   Linear
-//	(any blur)        NewBlur (an odd k×k kernel summing to 1)          Linear
-//	phase_retrieval   NewPhaseRetrieval (|centred orthonormal DFT| of the zero-padded image)
-//	nonlinear_blur    NewNonlinearBlur (a small seeded network, latent code drawn once)
+//	task              constructors                                      capabilities
+//	inpainting        NewBoxInpainting, BoxInpaintingFor,               adjoint, projection,
+//	                  NewRandomInpaintingFixed (paper: 92 % dropped),   pseudo-inverse, svd
+//	                  NewRandomInpaintingRange (reference: [0.3, 0.7]), (U = V = I, s = mask),
+//	                  NewMaskInpainting                                 data-prox
+//	super_resolution  NewBicubicSR (MATLAB imresize, antialiased)       adjoint, projection,
+//	avgpool_sr        NewAvgPoolSR (mean of s×s blocks)                 pseudo-inverse, svd,
+//	                                                                    data-prox
+//	gaussian_blur     NewGaussianBlur (61×61, σ 3, reflect padding 30)  adjoint, pseudo-inverse,
+//	                                                                    svd, data-prox
+//	motion_blur       NewMotionBlur (61×61 trajectory, intensity 0.5)   adjoint
+//	(any blur)        NewBlur (an odd k×k kernel summing to 1)          adjoint; Separable adds
+//	                                                                    svd etc. for rank 1
+//	phase_retrieval   NewPhaseRetrieval (|centred orthonormal DFT| of   magnitude-projection
+//	                  the zero-padded image)
+//	nonlinear_blur    NewNonlinearBlur (a small seeded network, latent  none
+//	                  code drawn once), NewNonlinearBlurSeeds
+//	identity          NewIdentity                                       all but
+//	                                                                    magnitude-projection
+//
+// The capabilities are interfaces: adjoint (Linear), projection (Projector), pseudo-inverse
+// (PseudoInverter), svd (Singular), data-prox (DataProxer; ProxDataSVD, or ProxDataCG for a
+// Linear operator without SVD), magnitude-projection (MagnitudeProjector). Operators built
+// by FromFunc and PerImage declare theirs (Declared), so solvers check with Require or Has
+// before they type-assert.
 //
 // New builds any of them by the task names and parameters of the reference's YAML configs.
 //
 // Everything random (box position, random mask, motion kernel, network weights and latent
 // code) is drawn on the host from a seed (math/rand/v2 PCG) when the operator is built, so
-// an operator is deterministic. Operators are built from small host matrices (resizing,
-// banded blur matrices with the padding folded in, real DFT matrices) applied as matrix
-// products: that is fast on the embedded backend, differentiable there (no FFT, Pad or
-// Reverse needed) and gives exact adjoints.
+// an operator is deterministic. NewBatch gives every image of a run its own draws, from
+// ImageSeed(seed, index), stacked by PerImage; Masks returns their masks.
+//
+// Operators are built from small host matrices (resizing, banded blur matrices with the
+// padding folded in, real DFT matrices) applied as matrix products: that is fast on the
+// embedded backend, differentiable there (no FFT, Pad or Reverse needed) and gives exact
+// adjoints.
 package operator
 
 import (

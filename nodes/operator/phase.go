@@ -27,6 +27,7 @@ const magnitudeFloor = 1e-12
 type PhaseRetrieval struct {
 	oversample float64
 	pipes      perSize[pipeline]
+	squares    perSize[pipeline] // F on the padded grid, for ProjectMagnitude
 }
 
 // NewPhaseRetrieval is the reference's phase retrieval operator (task "phase_retrieval";

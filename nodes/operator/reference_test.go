@@ -120,7 +120,8 @@ func directBlur(x []float64, c, h, w int, kernel []float64, k int) []float64 {
 
 func TestBlursMatchDirectCorrelation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
-	gauss, _ := NewGaussianBlur(61, 3)
+	gaussian, _ := NewGaussianBlur(61, 3)
+	gauss := gaussian.Blur
 	motion, _ := NewMotionBlur(61, 0.5, 9)
 	asym := randn(rng, 5*5) // an asymmetric kernel catches flips and transposes
 	s := dot(asym, ones(25))

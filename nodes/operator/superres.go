@@ -29,6 +29,7 @@ type SuperResolution struct {
 	factor int
 	axis   func(n, factor int) []float64 // [n/factor, n] matrix of one axis
 	mats   perSize[srPipes]
+	svds   perSize[sepSVD] // the SVD (svd.go)
 }
 
 type srPipes struct{ fwd, adj, pinv pipeline }

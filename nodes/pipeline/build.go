@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/task"
 )
 
@@ -28,8 +29,13 @@ type RunSpec struct {
 	Restarts int
 	Seed     uint64
 	Backend  string
-	// Baseline adds a second sampler with this guidance method (e.g. "vanilla") on the
-	// same measurement, shown beside DPS in the grid and in metrics.json.
+	// Solver names the solver (`dpsflow solvers`); empty: the task's conditioning method
+	// (ps → dps). Params override its parameters; the task's scale (and ps+'s
+	// num_sampling) and Steps fill those it declares.
+	Solver string
+	Params map[string]any
+	// Baseline adds a second solver (e.g. "vanilla") on the same measurement, shown beside
+	// the first in the grid and in metrics.json.
 	Baseline string
 	Out      string // the run folder (absolute); empty: no save node
 }
@@ -40,8 +46,8 @@ const (
 	sampleSeedOffset  = 2_000_003
 )
 
-// RunGraph is the DAG of a run: load → measure → sample → metrics → save, with the
-// graph-level nodes (prior, operator, noise, likelihood, tweedie, update) feeding sample.
+// RunGraph is the DAG of a run: load → measure → sample → metrics → save, with the prior,
+// operator, noise and solver nodes feeding sample.
 func RunGraph(r RunSpec) (*dag.Graph, error) {
 	if r.Task == nil {
 		return nil, fmt.Errorf("run: no task")
@@ -75,25 +81,30 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		noise["sigma"] = nz.Sigma
 	}
 	g.Add("noise", "noise", noise, nil)
-	g.Add("tweedie", "tweedie", map[string]any{"clip": true}, nil)
-	g.Add("update", "update", map[string]any{"kind": "ddpm", "steps": r.Steps}, nil)
 	measure := g.Add("measure", "measure", nil, map[string]string{"images": "truth.images", "operator": "operator.operator", "noise": "noise.noise"})
 	measure.Seed = seedPtr(r.Seed + measureSeedOffset)
-	gd := r.Task.Guidance()
-	addSampler := func(suffix, method string, scale float64) {
-		g.Add("likelihood"+suffix, "likelihood", map[string]any{"method": method, "scale": scale}, nil)
+	main, err := r.SolverSpec(r.Solver, r.Params)
+	if err != nil {
+		return nil, err
+	}
+	addSolver := func(suffix string, spec SolverSpec) {
+		g.Add("solver"+suffix, "solver", map[string]any{"name": spec.Name, "params": spec.Params}, nil)
 		s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend, "restarts": max(1, r.Restarts)}, map[string]string{
-			"prior": "prior.prior", "operator": "operator.operator", "noise": "noise.noise", "likelihood": "likelihood" + suffix + ".likelihood",
-			"tweedie": "tweedie.tweedie", "update": "update.update", "measurement": "measure.measurement", "truth": "truth.images"})
+			"prior": "prior.prior", "operator": "operator.operator", "noise": "noise.noise", "solver": "solver" + suffix + ".solver",
+			"measurement": "measure.measurement", "truth": "truth.images"})
 		s.Seed = seedPtr(r.Seed + sampleSeedOffset)
 		g.Add("metrics"+suffix, "metrics", nil, map[string]string{"recon": "sample" + suffix + ".recon", "measurement": "measure.measurement",
-			"operator": "operator.operator", "trace": "sample" + suffix + ".trace", "likelihood": "likelihood" + suffix + ".likelihood", "truth": "truth.images"})
+			"operator": "operator.operator", "trace": "sample" + suffix + ".trace", "truth": "truth.images"})
 	}
-	addSampler("", string(gd.Method), gd.Scale)
+	addSolver("", main)
 	save := map[string]string{"measurement": "measure.measurement", "recon": "sample.recon", "trace": "sample.trace",
-		"metrics": "metrics.metrics", "truth": "truth.images"}
+		"metrics": "metrics.metrics", "truth": "truth.images", "operator": "operator.operator"}
 	if r.Baseline != "" {
-		addSampler("_"+r.Baseline, r.Baseline, gd.Scale)
+		base, err := r.SolverSpec(r.Baseline, nil)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		addSolver("_"+r.Baseline, base)
 		save["baseline"] = "sample_" + r.Baseline + ".recon"
 		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
 	}
@@ -101,6 +112,37 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		g.Add("save", "save", map[string]any{"dir": r.Out}, save)
 	}
 	return g, nil
+}
+
+// SolverSpec resolves a solver of the run (name empty: the task's conditioning method)
+// with the run's defaults for the parameters it declares — Steps, the task's scale and
+// num_sampling — overridden by given.
+func (r RunSpec) SolverSpec(name string, given map[string]any) (SolverSpec, error) {
+	if name == "" {
+		name = r.Task.Conditioning.Method
+	}
+	sv, err := solver.Lookup(name)
+	if err != nil {
+		return SolverSpec{}, err
+	}
+	params := map[string]any{}
+	declared := map[string]bool{}
+	for _, p := range sv.Info().Params {
+		declared[p.Name] = true
+	}
+	if declared["steps"] {
+		params["steps"] = r.Steps
+	}
+	if s := r.Task.Conditioning.Params.Scale; declared["scale"] && s != 0 {
+		params["scale"] = s
+	}
+	if k := r.Task.Conditioning.Params.NumSampling; declared["num_sampling"] && k > 0 {
+		params["num_sampling"] = k
+	}
+	for k, v := range given {
+		params[k] = v
+	}
+	return NewSolverSpec(name, params)
 }
 
 // Outcome is what a run gives back to Go code (a notebook, a program).

@@ -5,20 +5,26 @@
 //
 //	mnist, images   load ground-truth images (MNIST test digits; a PNG/JPEG folder or .npy)
 //	measure         y = noise(A(x)), seeded, plus a picture of y for figures
-//	sample          the compiled DPS sampler over the batch, resumable mid-run
+//	sample          a solver over the batch (restarts, checkpoints), resumable mid-run
 //	metrics         PSNR, SSIM, ‖y − A(x)‖ and seconds per image, mean ± std
 //	save            input/, recon/, label/ PNGs, grid.png, progress/, metrics.json
 //
-// Graph-level nodes describe the pieces that `sample` compiles into one step graph:
+// Spec nodes describe what `sample` runs:
 //
 //	prior           the score network (the shipped MNIST model, or model_config + checkpoint)
-//	operator        A, by the reference task name and parameters
+//	operator        A, by the reference task name and parameters; each image's random parts
+//	                (mask, box, kernel, latent code) are drawn from (seed, image index)
 //	noise           the noise model (gaussian σ or poisson rate), which is also the likelihood
+//	solver          a named solver of nodes/solver (`dpsflow solvers`) with its params
+//
+// or, instead of solver, the pieces of a DPS step that `sample` compiles into one graph:
+//
 //	likelihood      the guidance: vanilla, projection, mcg, ps, ps+ with its scale and rule
 //	tweedie         the x̂0 estimate (clip or not)
 //	update          the posterior update: DDPM or DDIM, steps, η, variance
 //
 // Their values are small specs (JSON), so the cache key of `sample` changes exactly when
-// one of them does. Nodes that read files (prior, images) are cached by a digest of the
+// one of them does; every kind's key also holds the code version of the packages it runs
+// (internal/codever), so a fix in nodes/operator or nodes/sampler reruns what it touches. Nodes that read files (prior, images) are cached by a digest of the
 // files they read, so an edited checkpoint or image reruns exactly what depends on it.
 package pipeline

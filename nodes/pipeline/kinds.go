@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/internal/codever"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
 	"github.com/dpsflow/dpsflow/nodes/metrics"
 	"github.com/dpsflow/dpsflow/xla"
@@ -39,7 +40,7 @@ func Register(reg *dag.Registry) error {
 func Kinds() []dag.Kind {
 	return []dag.Kind{
 		{
-			Name: "mnist", Version: "1", Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
+			Name: "mnist", Version: "1", CodeVersion: codever.Of("nodes/mnist"), Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
 			Params:  []dag.Param{{Name: "split", Type: "string", Default: "test"}, {Name: "start", Type: "int", Default: 0}, {Name: "n", Type: "int", Default: 8}},
 			Outputs: []dag.Port{{Name: "images", Type: TypeImages}},
 			Run: func(c *dag.Call) error {
@@ -49,7 +50,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "images", Version: "1", Fingerprint: fingerprintImages,
+			Name: "images", Version: "1", CodeVersion: codever.Of("nodes/npy"), Fingerprint: fingerprintImages,
 			Doc: "images from a PNG/JPEG folder or a .npy file, checked against the prior's size and channels",
 			Params: []dag.Param{{Name: "path", Type: "string", Required: true}, {Name: "n", Type: "int", Default: 0, Doc: "keep the first n (0: all)"},
 				{Name: "channels", Type: "int", Default: 1}, {Name: "size", Type: "int", Default: 32}},
@@ -61,7 +62,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "prior", Version: "1", Fingerprint: fingerprintPrior,
+			Name: "prior", Version: "1", CodeVersion: codever.Of("nodes/prior/adm", "models"), Fingerprint: fingerprintPrior,
 			Doc:     "a score network: builtin mnist, or model_config + checkpoint; hashes both so edits invalidate what depends on them",
 			Params:  []dag.Param{{Name: "builtin", Type: "string"}, {Name: "model_config", Type: "string"}, {Name: "checkpoint", Type: "string"}},
 			Outputs: []dag.Port{{Name: "prior", Type: TypePrior}},
@@ -72,7 +73,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "operator", Version: "1", Doc: "the measurement operator A by reference task name and parameters (seeded random parts)",
+			Name: "operator", Version: "1", CodeVersion: codever.Of("nodes/operator"), Doc: "the measurement operator A by reference task name and parameters (seeded random parts)",
 			Params:  []dag.Param{{Name: "name", Type: "string", Required: true}, {Name: "params", Type: "map"}},
 			Outputs: []dag.Port{{Name: "operator", Type: TypeOperator}},
 			Run: func(c *dag.Call) error {
@@ -85,7 +86,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "noise", Version: "1", Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate)",
+			Name: "noise", Version: "1", CodeVersion: codever.Of("nodes/noise"), Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate)",
 			Params:  []dag.Param{{Name: "name", Type: "string", Default: "gaussian"}, {Name: "sigma", Type: "float", Default: 0.05}, {Name: "rate", Type: "float", Default: 1.0}},
 			Outputs: []dag.Port{{Name: "noise", Type: TypeNoise}},
 			Run: func(c *dag.Call) error {
@@ -101,7 +102,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "likelihood", Version: "1", Doc: "the guidance: method vanilla|projection|mcg|ps|ps+, scale, rule reference|paper",
+			Name: "likelihood", Version: "1", CodeVersion: codever.Of("nodes/guidance"), Doc: "the guidance: method vanilla|projection|mcg|ps|ps+, scale, rule reference|paper",
 			Params: []dag.Param{{Name: "method", Type: "string", Default: "ps"}, {Name: "scale", Type: "float", Default: 1.0},
 				{Name: "rule", Type: "string", Default: "reference"}, {Name: "batch_norm", Type: "bool", Default: false}},
 			Outputs: []dag.Port{{Name: "likelihood", Type: TypeLikelihood}},
@@ -112,13 +113,13 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "tweedie", Version: "1", Doc: "the Tweedie estimate x̂0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ, clipped to [-1, 1] or not",
+			Name: "tweedie", Version: "1", CodeVersion: codever.Of("nodes/tweedie"), Doc: "the Tweedie estimate x̂0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ, clipped to [-1, 1] or not",
 			Params:  []dag.Param{{Name: "clip", Type: "bool", Default: true}},
 			Outputs: []dag.Port{{Name: "tweedie", Type: TypeTweedie}},
 			Run:     func(c *dag.Call) error { c.Set("tweedie", TweedieSpec{Clip: c.Bool("clip")}); return nil },
 		},
 		{
-			Name: "update", Version: "1", Doc: "the posterior update: kind ddpm|ddim, steps (respaced), eta, variance, return sample|x0hat",
+			Name: "update", Version: "1", CodeVersion: codever.Of("nodes/sampler"), Doc: "the posterior update: kind ddpm|ddim, steps (respaced), eta, variance, return sample|x0hat",
 			Params: []dag.Param{{Name: "kind", Type: "string", Default: "ddpm"}, {Name: "steps", Type: "int", Default: 100}, {Name: "eta", Type: "float", Default: 0.0},
 				{Name: "variance", Type: "string", Default: ""}, {Name: "return", Type: "string", Default: ""}},
 			Outputs: []dag.Port{{Name: "update", Type: TypeUpdate}},
@@ -128,15 +129,30 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "measure", Version: "1", Doc: "y = A(x) + noise, drawn from the node's seed, and a picture of y",
+			Name: "measure", Version: "2", CodeVersion: codever.Of("nodes/operator", "nodes/noise", "xla"), Doc: "y = A(x) + noise, drawn from the node's seed (each image's operator from the operator seed and its index), and a picture of y",
 			Inputs:  []dag.Port{{Name: "images", Type: TypeImages}, {Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise}},
 			Outputs: []dag.Port{{Name: "measurement", Type: TypeMeasurement}},
 			Run:     runMeasure,
 		},
 		{
-			Name: "sample", Version: "2", Doc: "DPS: the compiled sampler over the batch, with optional restarts; resumes from checkpoints after a kill",
-			Inputs: []dag.Port{{Name: "prior", Type: TypePrior}, {Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise},
-				{Name: "likelihood", Type: TypeLikelihood}, {Name: "tweedie", Type: TypeTweedie}, {Name: "update", Type: TypeUpdate},
+			Name: "solver", Version: "1", CodeVersion: codever.Of("nodes/solver/builtin"), Doc: "a named solver of `dpsflow solvers` with its params (unknown names and bad params refused)",
+			Params:  []dag.Param{{Name: "name", Type: "string", Default: "dps"}, {Name: "params", Type: "map"}},
+			Outputs: []dag.Port{{Name: "solver", Type: TypeSolver}},
+			Run: func(c *dag.Call) error {
+				given, _ := c.Param("params").(map[string]any)
+				s, err := NewSolverSpec(c.String("name"), given)
+				c.Set("solver", s)
+				return err
+			},
+		},
+		{
+			Name: "sample", Version: "3", CodeVersion: codever.Of("nodes/solver/builtin", "nodes/prior/adm", "nodes/operator", "nodes/noise", "nodes/metrics", "xla"),
+			Doc: "runs a solver over the batch (a named one, or the wired likelihood + tweedie + update), with optional restarts; resumes from checkpoints after a kill",
+			Inputs: []dag.Port{{Name: "prior", Type: TypePrior, Optional: true, Doc: "the diffusion prior (classical solvers need none)"},
+				{Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise},
+				{Name: "solver", Type: TypeSolver, Optional: true, Doc: "a named solver; or wire likelihood, tweedie and update"},
+				{Name: "likelihood", Type: TypeLikelihood, Optional: true}, {Name: "tweedie", Type: TypeTweedie, Optional: true},
+				{Name: "update", Type: TypeUpdate, Optional: true},
 				{Name: "measurement", Type: TypeMeasurement}, {Name: "truth", Type: TypeImages, Optional: true, Doc: "for the PSNR-per-step curve"}},
 			Params: []dag.Param{{Name: "batch", Type: "int", Default: 8}, {Name: "snapshot_every", Type: "int", Default: 10},
 				{Name: "checkpoint_every", Type: "int", Default: 10}, {Name: "backend", Type: "string", Default: "embedded"},
@@ -145,16 +161,18 @@ func Kinds() []dag.Kind {
 			Run:     runSample,
 		},
 		{
-			Name: "metrics", Version: "1", Doc: "per image and mean ± std: PSNR and SSIM (with truth), ‖y − A(x)‖, seconds",
+			Name: "metrics", Version: "2", CodeVersion: codever.Of("nodes/metrics", "nodes/operator", "xla"), Doc: "per image and mean ± std: PSNR and SSIM (with truth), ‖y − A(x)‖, seconds, network evaluations",
 			Inputs: []dag.Port{{Name: "recon", Type: TypeImages}, {Name: "measurement", Type: TypeMeasurement}, {Name: "operator", Type: TypeOperator},
-				{Name: "trace", Type: TypeTrace}, {Name: "likelihood", Type: TypeLikelihood}, {Name: "truth", Type: TypeImages, Optional: true}},
+				{Name: "trace", Type: TypeTrace}, {Name: "likelihood", Type: TypeLikelihood, Optional: true, Doc: "unused: the trace names the solver (kept for run files of earlier versions)"},
+				{Name: "truth", Type: TypeImages, Optional: true}},
 			Outputs: []dag.Port{{Name: "metrics", Type: TypeMetrics}},
 			Run:     runMetrics,
 		},
 		{
 			Name: "save", Version: "1", NoCache: true,
-			Doc: "writes DIR/input, recon, label PNGs, grid.png, progress/ (snapshots, curves as PNG and HTML) and metrics.json",
+			Doc: "writes DIR/input, recon, label PNGs, masks/ (inpainting), grid.png, progress/ (snapshots, curves as PNG and HTML) and metrics.json",
 			Inputs: []dag.Port{{Name: "measurement", Type: TypeMeasurement}, {Name: "recon", Type: TypeImages}, {Name: "trace", Type: TypeTrace},
+				{Name: "operator", Type: TypeOperator, Optional: true, Doc: "for masks/: each image's inpainting mask"},
 				{Name: "metrics", Type: TypeMetrics}, {Name: "truth", Type: TypeImages, Optional: true},
 				{Name: "baseline", Type: TypeImages, Optional: true, Doc: "another method's reconstructions, shown in the grid"},
 				{Name: "baseline_metrics", Type: TypeMetrics, Optional: true}},
@@ -174,26 +192,45 @@ func optString(c *dag.Call, name string) string {
 // node's backend parameter.
 const hostBackendSpec = "embedded"
 
-// applyOperator computes A(x) for images [lo, hi) on a fresh host backend.
+// applyOperator computes A(x) for every image, each through its own operator (drawn from
+// the spec's seed and the image's index), in chunks on the shared host backend.
 func applyOperator(spec OperatorSpec, im *Images) (*tensors.Tensor, error) {
-	op, err := spec.Build(im.H, im.W)
+	be, release, err := xla.Shared(hostBackendSpec)
 	if err != nil {
 		return nil, err
 	}
-	be, err := xla.New(hostBackendSpec)
-	if err != nil {
-		return nil, err
+	defer release()
+	var parts []float32
+	var dims []int
+	for lo := 0; lo < im.N; lo += applyChunk {
+		hi := min(im.N, lo+applyChunk)
+		op, err := spec.BuildBatch(im.H, im.W, lo, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		x := im.Tensor(lo, hi)
+		if _, err := op.MeasurementShape(x.Shape()); err != nil {
+			return nil, err
+		}
+		exec, err := graph.NewExec(be, op.Apply)
+		if err != nil {
+			return nil, err
+		}
+		y, err := exec.Exec1(x)
+		exec.Finalize()
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, tensors.MustCopyFlatData[float32](y)...)
+		dims = y.Shape().Dimensions
+		y.FinalizeAll()
 	}
-	x := im.Tensor(0, im.N)
-	if _, err := op.MeasurementShape(x.Shape()); err != nil {
-		return nil, err
-	}
-	exec, err := graph.NewExec(be, op.Apply)
-	if err != nil {
-		return nil, err
-	}
-	return exec.Exec1(x)
+	dims = append([]int{im.N}, dims[1:]...)
+	return tensors.FromFlatDataAndDimensions(parts, dims...), nil
 }
+
+// applyChunk bounds the images one operator graph takes (per-image operators grow with it).
+const applyChunk = 16
 
 func runMeasure(c *dag.Call) error {
 	im := c.In("images").(*Images)
@@ -267,12 +304,16 @@ func runMetrics(c *dag.Call) error {
 	axs := tensors.MustCopyFlatData[float32](ax)
 	per := len(axs) / recon.N
 	truth, _ := c.In("truth").(*Images)
-	out := &Metrics{Method: string(c.In("likelihood").(LikelihoodSpec).Method)}
+	out := &Metrics{Method: tr.Solver}
 	cols := map[string][]float64{}
 	for i := range recon.N {
 		r := ImageMetrics{Name: recon.Names[i], Residual: metrics.Residual(m.Row(i), axs[i*per:(i+1)*per]), Seconds: tr.Seconds[i]}
 		cols["residual"] = append(cols["residual"], r.Residual)
 		cols["seconds"] = append(cols["seconds"], r.Seconds)
+		if i < len(tr.NFE) {
+			r.NFE = tr.NFE[i]
+			cols["nfe"] = append(cols["nfe"], float64(r.NFE))
+		}
 		if truth != nil {
 			est := clipped(recon.Image(i))
 			r.PSNR = metrics.PSNR(est, truth.Image(i), 2)

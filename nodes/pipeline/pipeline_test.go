@@ -68,7 +68,7 @@ func TestRunGraphWritesTheRunFolderAndRerunsFromCache(t *testing.T) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Method != "ps" || len(m.Images) != 2 || m.Summary["psnr"].Mean <= 0 || m.Summary["ssim"].Mean == 0 || m.Summary["seconds"].Mean <= 0 {
+	if m.Method != "dps" || len(m.Images) != 2 || m.Images[0].NFE != 6 || m.Summary["nfe"].Mean != 6 || m.Summary["psnr"].Mean <= 0 || m.Summary["ssim"].Mean == 0 || m.Summary["seconds"].Mean <= 0 {
 		t.Fatalf("metrics.json: %s", data)
 	}
 	// PSNR recomputed from the recon node's output against the truth.

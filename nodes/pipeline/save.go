@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"image"
 	"os"
 	"path/filepath"
 
 	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
+	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/plot"
 )
 
@@ -19,6 +20,35 @@ const (
 	GridFile    = "grid.png"
 	ProgressDir = "progress"
 )
+
+// maskImages are the inpainting masks of the images of im (white = observed), drawn as
+// each image's operator draws them; an empty set for operators without a mask.
+func maskImages(spec OperatorSpec, im *Images) (*Images, error) {
+	out := &Images{C: 1, H: im.H, W: im.W, Names: im.Names}
+	for lo := 0; lo < im.N; lo += applyChunk {
+		hi := min(im.N, lo+applyChunk)
+		op, err := spec.BuildBatch(im.H, im.W, lo, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		masks, ok := operator.Masks(op)
+		if !ok {
+			return &Images{C: 1, H: im.H, W: im.W}, nil
+		}
+		if len(masks) == 1 && hi-lo > 1 { // one mask for the whole batch
+			for len(masks) < hi-lo {
+				masks = append(masks, masks[0])
+			}
+		}
+		for _, m := range masks {
+			for _, v := range m {
+				out.Pixels = append(out.Pixels, float32(2*v-1))
+			}
+			out.N++
+		}
+	}
+	return out, nil
+}
 
 // runSave writes the run's pictures and numbers into dir. Every file is written
 // atomically, so a killed save leaves whole files or none, and a rerun rewrites them.
@@ -55,6 +85,17 @@ func runSave(c *dag.Call) error {
 		}
 		for i := range s.im.N {
 			if err := add(fmt.Sprintf("%s/%05d.png", s.folder, i), png(imageOf(s.im, i))); err != nil {
+				return err
+			}
+		}
+	}
+	if spec, ok := c.In("operator").(OperatorSpec); ok && recon != nil {
+		masks, err := maskImages(spec, recon)
+		if err != nil {
+			return err
+		}
+		for i := range masks.N {
+			if err := add(fmt.Sprintf("masks/%05d.png", i), png(imageOf(masks, i))); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 	"github.com/dpsflow/dpsflow/nodes/sampler"
+	"github.com/dpsflow/dpsflow/nodes/solver"
+	_ "github.com/dpsflow/dpsflow/nodes/solver/builtin" // every solver registers
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -140,9 +142,50 @@ type OperatorSpec struct {
 	Seed   uint64         `json:"seed"`
 }
 
-// Build makes the operator for h×w images.
+// Build makes the operator for h×w images with the spec's seed: the one operator of a run
+// for tasks without randomness, and the check that the spec builds at all.
 func (s OperatorSpec) Build(h, w int) (operator.Operator, error) {
 	return operator.New(s.Name, h, w, s.Params, s.Seed)
+}
+
+// BuildBatch makes the operator for images [first, first+n) of a run: each image's random
+// parts (mask, box, kernel, latent code) are drawn from (Seed, its index), so every image
+// of an evaluation gets its own and a rerun the same; tasks without randomness get Build's
+// operator.
+func (s OperatorSpec) BuildBatch(h, w, first, n int) (operator.Operator, error) {
+	return operator.NewBatch(s.Name, h, w, s.Params, s.Seed, first, n)
+}
+
+// SolverSpec is a named solver of the nodes/solver registry with its resolved parameters
+// (every declared one, defaults filled in).
+type SolverSpec struct {
+	Name   string         `json:"name"`
+	Params map[string]any `json:"params"`
+}
+
+// NewSolverSpec resolves name (or an alias) and the given parameters; unknown names and
+// bad parameters are errors naming the solver and the parameter.
+func NewSolverSpec(name string, given map[string]any) (SolverSpec, error) {
+	s, err := solver.Lookup(name)
+	if err != nil {
+		return SolverSpec{}, err
+	}
+	params, err := solver.Resolve(s, given)
+	if err != nil {
+		return SolverSpec{}, err
+	}
+	return SolverSpec{Name: s.Info().Name, Params: params}, nil
+}
+
+// Solver is the registered solver and its parameters, resolved again (a spec read back
+// from JSON holds float64 numbers).
+func (s SolverSpec) Solver() (solver.Solver, solver.Params, error) {
+	sv, err := solver.Lookup(s.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := solver.Resolve(sv, s.Params)
+	return sv, params, err
 }
 
 // NoiseSpec is the measurement noise: gaussian with Sigma ([-1, 1] units) or poisson with Rate.

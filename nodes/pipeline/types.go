@@ -22,6 +22,7 @@ const (
 	TypeLikelihood  = "likelihood"
 	TypeTweedie     = "tweedie"
 	TypeUpdate      = "update"
+	TypeSolver      = "solver"
 )
 
 // Images is a batch of images on the host: NCHW float32 in [-1, 1], row-major.
@@ -87,6 +88,10 @@ type Trace struct {
 	// Final is each image's ‖y − A(x̂0)‖ at the last step of the run kept for it: with
 	// restarts, the run where it is smallest (no ground truth involved).
 	Final []float64
+	// Solver names what made the images; NFE is its network evaluations per image (all
+	// restarts together).
+	Solver string
+	NFE    []int
 }
 
 // ImageMetrics are one image's scores.
@@ -96,6 +101,7 @@ type ImageMetrics struct {
 	SSIM     float64 `json:"ssim,omitempty"`
 	Residual float64 `json:"residual"`
 	Seconds  float64 `json:"seconds"`
+	NFE      int     `json:"nfe"` // network evaluations (all restarts together)
 }
 
 // Stat is a mean ± (population) standard deviation.
@@ -150,6 +156,7 @@ func RegisterTypes(reg *dag.Registry) error {
 		TypeLikelihood:  dag.JSONCodec[LikelihoodSpec]{},
 		TypeTweedie:     dag.JSONCodec[TweedieSpec]{},
 		TypeUpdate:      dag.JSONCodec[UpdateSpec]{},
+		TypeSolver:      dag.JSONCodec[SolverSpec]{},
 	} {
 		if err := reg.RegisterType(name, c); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/prior"
 	"github.com/dpsflow/dpsflow/nodes/schedule"
+	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/tweedie"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -32,6 +33,14 @@ type Kind string
 const (
 	DDPM Kind = "ddpm" // ancestral sampling (the reference)
 	DDIM Kind = "ddim" // DDIM with parameter η (η = 1 is ancestral-like, η = 0 deterministic)
+)
+
+// Respacing names how a schedule is respaced to fewer steps.
+type Respacing string
+
+const (
+	RespaceEven   Respacing = "even"   // evenly spread, both ends kept (schedule.Respace)
+	RespaceStride Respacing = "stride" // every T/steps-th step from 0 (schedule.RespaceStride)
 )
 
 // VarianceType names the reverse-process variance of DDPM steps.
@@ -61,6 +70,9 @@ type Config struct {
 	Kind Kind // default DDPM
 	// Steps respaces the schedule to this many steps (0: all of them).
 	Steps int
+	// Respacing picks the kept steps: RespaceEven (default, guided-diffusion's "N") or
+	// RespaceStride (its "ddimN": 0, k, 2k, … with k = T/Steps).
+	Respacing Respacing
 	// Eta is DDIM's η.
 	Eta float64
 	// NoClip keeps x̂0 unclipped (the reference clips it to [-1, 1]).
@@ -68,8 +80,10 @@ type Config struct {
 	// Variance defaults to LearnedRange when the prior returns v, else FixedSmall.
 	Variance VarianceType
 	// Return defaults to ReturnSample.
-	Return   Return
-	Guidance guidance.Config
+	Return Return
+	// Guidance conditions the steps: a guidance.Config (the paper's methods) or any other
+	// guidance.Guidance (guidance.FromFunc).
+	Guidance guidance.Guidance
 }
 
 // Sampler is a configured sampler for one prior, operator and noise model.
@@ -115,14 +129,29 @@ func New(backend backends.Backend, p prior.Prior, sched *schedule.Schedule, op o
 	if cfg.Steps < 0 || cfg.Steps > sched.Len() {
 		return nil, fmt.Errorf("sampler: steps must be in [0, %d], got %d", sched.Len(), cfg.Steps)
 	}
-	if cfg.Steps > 0 && cfg.Steps != sched.Len() {
-		var err error
-		if sched, err = sched.Respace(cfg.Steps); err != nil {
-			return nil, fmt.Errorf("sampler: steps: %w", err)
+	switch cfg.Respacing {
+	case "", RespaceEven:
+		if cfg.Steps > 0 && cfg.Steps != sched.Len() {
+			var err error
+			if sched, err = sched.Respace(cfg.Steps); err != nil {
+				return nil, fmt.Errorf("sampler: steps: %w", err)
+			}
 		}
+	case RespaceStride:
+		if cfg.Steps > 0 {
+			var err error
+			if sched, err = sched.RespaceStride(cfg.Steps); err != nil {
+				return nil, fmt.Errorf("sampler: steps: %w", err)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("sampler: unknown respacing %q; valid: %s, %s", cfg.Respacing, RespaceEven, RespaceStride)
 	}
 	var err error
-	if cfg.Guidance, err = cfg.Guidance.Validate(op); err != nil {
+	if cfg.Guidance == nil {
+		return nil, errors.New("sampler: no guidance; use guidance.Config{Method: guidance.Vanilla} for unconditional samples")
+	}
+	if cfg.Guidance, err = cfg.Guidance.Prepare(op); err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
 	s := &Sampler{cfg: cfg, prior: p, op: op, noise: nm, sched: sched, backend: backend, coefs: newCoefs(sched, cfg.Eta)}
@@ -149,7 +178,7 @@ func (s *Sampler) Config() Config { return s.cfg }
 
 // Progress is called after every step with the number of steps done, the total, and each
 // sample's ‖y − A(x̂0)‖ at that step.
-type Progress func(done, total int, dist []float64)
+type Progress = solver.Progress
 
 // Result is what a run returns.
 type Result struct {
@@ -159,18 +188,15 @@ type Result struct {
 	Distances []float64
 }
 
-// DivergedError reports a state that stopped being finite.
-type DivergedError struct {
-	// Step counts the steps done before the bad one; Timestep is the bad step's diffusion
-	// step index (in the base schedule).
-	Step, Timestep int
-	// LastGood is the last finite state x_t, from which a run could be resumed or inspected.
-	LastGood *tensors.Tensor
-}
+// DivergedError reports a state that stopped being finite (solver.DivergedError).
+type DivergedError = solver.DivergedError
 
-func (e *DivergedError) Error() string {
-	return fmt.Sprintf("sampler: the state became NaN or Inf at step %d (diffusion step t=%d); the last finite state is kept", e.Step+1, e.Timestep)
-}
+// Hooks observe a run and let it be resumed (solver.Hooks: the loop every solver shares).
+type Hooks = solver.Hooks
+
+// State is a point of a run from which it can continue: the steps done, the state x_t
+// and the random-number state.
+type State = solver.State
 
 // Run samples images of xShape (e.g. [B, C, H, W], the prior's dtype) for measurement y,
 // from seed. It stops between steps when ctx is cancelled, returning ctx's error.
@@ -178,31 +204,7 @@ func (s *Sampler) Run(ctx context.Context, y *tensors.Tensor, xShape shapes.Shap
 	return s.RunWith(ctx, y, xShape, seed, Hooks{Progress: progress})
 }
 
-// Hooks observe a run and let it be resumed. All fields are optional.
-type Hooks struct {
-	// Progress is called after every step.
-	Progress Progress
-	// Snapshot is called every SnapshotEvery steps and after the last one with the number
-	// of steps done, the new state x_{t−1} and the step's x̂0 (host copies the callee owns).
-	SnapshotEvery int
-	Snapshot      func(done int, xt, x0 *tensors.Tensor)
-	// Checkpoint is called every CheckpointEvery steps with a State that Resume continues
-	// from bit for bit; an error stops the run.
-	CheckpointEvery int
-	Checkpoint      func(State) error
-	// Resume continues a run from a checkpoint instead of drawing x_T; y, the shape, the
-	// seed and the sampler must be those of the checkpointed run.
-	Resume *State
-}
-
-// State is a point of a run from which it can continue: the steps done, the state x_t
-// and the random-number state.
-type State struct {
-	Done   int
-	X, RNG *tensors.Tensor
-}
-
-// RunWith is Run with hooks; see Hooks.
+// RunWith is Run with hooks; see Hooks. The host loop is solver.Loop.
 func (s *Sampler) RunWith(ctx context.Context, y *tensors.Tensor, xShape shapes.Shape, seed uint64, h Hooks) (*Result, error) {
 	if !xShape.DType.IsFloat() || xShape.Rank() < 2 {
 		return nil, fmt.Errorf("sampler: state shape %s must be a float batch [B, ...]", xShape)
@@ -218,6 +220,9 @@ func (s *Sampler) RunWith(ctx context.Context, y *tensors.Tensor, xShape shapes.
 		}
 		return nil, fmt.Errorf("sampler: measurement y has shape %s, but %s maps %s to %s", got, s.op.Name(), xShape, wantY)
 	}
+	if r := h.Resume; r != nil && r.X != nil && !r.X.Shape().Equal(xShape) {
+		return nil, fmt.Errorf("sampler: the resume state of shape %s does not fit this run of shape %s", r.X.Shape(), xShape)
+	}
 	// The caller's y may live on another backend instance (GoMLX ties a tensor to the
 	// first one that used it): run on our own copy.
 	y, err = y.OnDeviceClone(s.backend, 0)
@@ -225,96 +230,66 @@ func (s *Sampler) RunWith(ctx context.Context, y *tensors.Tensor, xShape shapes.
 		return nil, fmt.Errorf("sampler: copying the measurement y: %w", err)
 	}
 	defer y.FinalizeAll()
-	n := s.sched.Len()
-	var rng, x *tensors.Tensor
-	done := 0
-	if r := h.Resume; r != nil {
-		if r.Done < 0 || r.Done > n || r.X == nil || r.RNG == nil || !r.X.Shape().Equal(xShape) {
-			return nil, fmt.Errorf("sampler: the resume state (step %d of %d) does not fit this run of shape %s", r.Done, n, xShape)
-		}
-		if x, err = r.X.OnDeviceClone(s.backend, 0); err == nil {
-			rng, err = r.RNG.OnDeviceClone(s.backend, 0)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sampler: loading the resume state: %w", err)
-		}
-		done = r.Done
-	} else {
-		if rng, err = RNGStateFromSeed(int64(seed)); err != nil {
+	out, err := solver.Loop(ctx, &iteration{s: s, y: y, shape: xShape}, seed, h)
+	if err != nil {
+		var div *DivergedError
+		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
 			return nil, err
 		}
-		outs, err := s.init.Exec(rng, tensors.FromShape(xShape))
-		if err != nil {
-			return nil, fmt.Errorf("sampler: drawing x_T: %w", err)
-		}
-		rng, x = outs[0], outs[1]
+		return nil, fmt.Errorf("sampler: %w", err)
 	}
-	var x0 *tensors.Tensor
-	var dist []float64
-	for i := n - 1 - done; i >= 0; i-- {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		outs, err := s.step.Exec(x, int32(i), rng, y)
-		if err != nil {
-			return nil, fmt.Errorf("sampler: step %d of %d: %w", n-i, n, err)
-		}
-		next, newX0, d, finite, newRNG := outs[0], outs[1], outs[2], outs[3], outs[4]
-		if !tensors.ToScalar[bool](finite) {
-			return nil, &DivergedError{Step: n - 1 - i, Timestep: s.sched.Timesteps[i], LastGood: x}
-		}
-		// Only the finiteness flag must come back every step; the residuals only when asked
-		// for, or at the end.
-		if h.Progress != nil || i == 0 {
-			dist = toFloat64s(d)
-		}
-		if h.Progress != nil {
-			h.Progress(n-i, n, dist)
-		}
-		if h.Snapshot != nil && (i == 0 || (h.SnapshotEvery > 0 && (n-i)%h.SnapshotEvery == 0)) {
-			c, err := hostCopies(next, newX0)
-			if err != nil {
-				return nil, fmt.Errorf("sampler: snapshot after step %d: %w", n-i, err)
-			}
-			h.Snapshot(n-i, c[0], c[1])
-		}
-		if h.Checkpoint != nil && i > 0 && h.CheckpointEvery > 0 && (n-i)%h.CheckpointEvery == 0 {
-			c, err := hostCopies(next, newRNG)
-			if err == nil {
-				err = h.Checkpoint(State{Done: n - i, X: c[0], RNG: c[1]})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("sampler: checkpoint after step %d: %w", n-i, err)
-			}
-		}
-		x.FinalizeAll()
-		rng.FinalizeAll()
-		if x0 != nil {
-			x0.FinalizeAll()
-		}
-		x, x0, rng = next, newX0, newRNG
-	}
-	if x0 == nil { // resumed at the very end: nothing left to run
-		return nil, fmt.Errorf("sampler: the resume state is already at the last step (%d of %d)", done, n)
-	}
-	res := &Result{X: x, Distances: dist}
+	res := &Result{X: out.State.X, Distances: out.Distances}
 	if s.cfg.Return == ReturnX0Hat {
-		res.X = x0
+		res.X = out.Estimate
 	}
 	return res, nil
 }
 
-// hostCopies copies tensors to host memory, for callers that keep them past the step.
-func hostCopies(ts ...*tensors.Tensor) ([]*tensors.Tensor, error) {
-	out := make([]*tensors.Tensor, len(ts))
-	for i, t := range ts {
-		c, err := t.LocalClone()
-		if err != nil {
-			return nil, err
+// iteration is one run of the sampler as a solver.Iteration.
+type iteration struct {
+	s     *Sampler
+	y     *tensors.Tensor
+	shape shapes.Shape
+}
+
+func (it *iteration) Steps() int { return it.s.sched.Len() }
+
+// Timestep names the diffusion step of step number done+1.
+func (it *iteration) Timestep(done int) int { return it.s.sched.Timesteps[it.Steps()-1-done] }
+
+func (it *iteration) Start(seed uint64, resume *State) (State, error) {
+	if resume != nil {
+		if resume.RNG == nil {
+			return State{}, errors.New("the resume state has no random-number state")
 		}
-		out[i] = c
+		x, err := resume.X.OnDeviceClone(it.s.backend, 0)
+		if err != nil {
+			return State{}, fmt.Errorf("loading the resume state: %w", err)
+		}
+		rng, err := resume.RNG.OnDeviceClone(it.s.backend, 0)
+		if err != nil {
+			return State{}, fmt.Errorf("loading the resume state: %w", err)
+		}
+		return State{X: x, RNG: rng}, nil
 	}
-	return out, nil
+	rng, err := RNGStateFromSeed(int64(seed))
+	if err != nil {
+		return State{}, err
+	}
+	outs, err := it.s.init.Exec(rng, tensors.FromShape(it.shape))
+	if err != nil {
+		return State{}, fmt.Errorf("drawing x_T: %w", err)
+	}
+	return State{X: outs[1], RNG: outs[0]}, nil
+}
+
+func (it *iteration) Step(st State) (State, solver.StepOutput, error) {
+	i := it.Steps() - 1 - st.Done
+	outs, err := it.s.step.Exec(st.X, int32(i), st.RNG, it.y)
+	if err != nil {
+		return State{}, solver.StepOutput{}, err
+	}
+	return State{X: outs[0], RNG: outs[4]}, solver.StepOutput{Estimate: outs[1], Distances: outs[2], Finite: outs[3]}, nil
 }
 
 // buildStep is one sampler step: inputs x_t, the step index i (int32 scalar), the RNG
@@ -354,19 +329,29 @@ func (s *Sampler) stepCore(xt, idx, y, z, rng *Node) (next, x0, dist, rngOut *No
 		xPrev = Add(mean, Mul(Mul(Exp(MulScalar(logVar, 0.5)), z), notLast))
 	}
 
-	step := guidance.Step{Xt: xt, X0Hat: x0, XPrev: xPrev, Y: y}
-	if s.cfg.Guidance.UsesProjection() {
-		// The reference noises y to the current step's level: √ᾱ_t y + √(1−ᾱ_t) n.
-		var n *Node
-		rng, n = RandomNormal(rng, y.Shape())
-		step.NoisyY = Add(Mul(at(c.sqrtAlphaBar), y), Mul(at(c.sqrtOneMinusAlphaBar), n))
+	// The method's own draws (projection's noised y, ps+'s jitter) come from rng, in the
+	// order the guidance asks for them.
+	var noisyY *Node
+	step := guidance.Step{Xt: xt, X0Hat: x0, XPrev: xPrev, Y: y, Op: s.op, Noise: s.noise,
+		Uniform: func(shape shapes.Shape) *Node {
+			var u *Node
+			rng, u = RandomUniform(rng, shape)
+			return u
+		},
+		Normal: func(shape shapes.Shape) *Node {
+			var n *Node
+			rng, n = RandomNormal(rng, shape)
+			return n
+		},
 	}
-	for range s.cfg.Guidance.PlusSamples {
-		var u *Node
-		rng, u = RandomUniform(rng, x0.Shape())
-		step.Jitter = append(step.Jitter, u)
+	step.NoisyY = func() *Node {
+		if noisyY == nil {
+			// The reference noises y to the current step's level: √ᾱ_t y + √(1−ᾱ_t) n.
+			noisyY = Add(Mul(at(c.sqrtAlphaBar), y), Mul(at(c.sqrtOneMinusAlphaBar), step.Normal(y.Shape())))
+		}
+		return noisyY
 	}
-	next, dist = guidance.Apply(s.cfg.Guidance, s.op, s.noise, step)
+	next, dist = s.cfg.Guidance.Apply(step)
 	return next, x0, dist, rng
 }
 
@@ -459,18 +444,4 @@ func tableAtInt(g *Graph, table []int, idx *Node) *Node {
 		t32[i] = int32(v)
 	}
 	return Reshape(Gather(Const(g, t32), Reshape(idx, 1)))
-}
-
-func toFloat64s(t *tensors.Tensor) []float64 {
-	switch v := t.Value().(type) {
-	case []float64:
-		return v
-	case []float32:
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out
-	}
-	return nil
 }

@@ -348,7 +348,7 @@ func TestBadConfigAndInputErrors(t *testing.T) {
 		{sampler.Config{Eta: -1, Kind: sampler.DDIM, Guidance: ps}, "eta"},
 		{sampler.Config{Variance: "wide", Guidance: ps}, `unknown variance "wide"`},
 		{sampler.Config{Return: "best", Guidance: ps}, `unknown return "best"`},
-		{sampler.Config{Guidance: guidance.Config{Method: "dps", Scale: 1}}, `unknown method "dps"`},
+		{sampler.Config{Guidance: guidance.Config{Method: "fancy", Scale: 1}}, `unknown method "fancy"`},
 	} {
 		if _, err := sampler.New(b, lg.prior, lg.sched, lg.op, nm, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)

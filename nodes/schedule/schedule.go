@@ -106,7 +106,26 @@ func (s *Schedule) Respace(steps int) (*Schedule, error) {
 	if steps < 1 || steps > T {
 		return nil, fmt.Errorf("schedule: steps must be in [1, %d], got %d", T, steps)
 	}
-	kept := spacedSteps(T, steps)
+	return s.keep(spacedSteps(T, steps)), nil
+}
+
+// RespaceStride keeps steps 0, k, 2k, …, (steps−1)·k with k = Len()/steps, as
+// guided-diffusion's space_timesteps does for "ddimN" (the reference's DDIM respacing);
+// Len() must be a multiple of steps. Coefficients follow Respace's rules.
+func (s *Schedule) RespaceStride(steps int) (*Schedule, error) {
+	T := s.Len()
+	if steps < 1 || steps > T || T%steps != 0 {
+		return nil, fmt.Errorf("schedule: stride respacing needs steps that divide %d, got %d", T, steps)
+	}
+	kept := make([]int, steps)
+	for i := range kept {
+		kept[i] = i * (T / steps)
+	}
+	return s.keep(kept), nil
+}
+
+// keep is the schedule of the kept (sorted, distinct) steps.
+func (s *Schedule) keep(kept []int) *Schedule {
 	n := len(kept)
 	betas, alphas, alphaBars, ts := make([]float64, n), make([]float64, n), make([]float64, n), make([]int, n)
 	last, lastIdx := 1.0, -1
@@ -121,7 +140,7 @@ func (s *Schedule) Respace(steps int) (*Schedule, error) {
 		alphaBars[i], ts[i] = ab, s.Timesteps[k]
 		last, lastIdx = ab, k
 	}
-	return build(ts, betas, alphas, alphaBars), nil
+	return build(ts, betas, alphas, alphaBars)
 }
 
 // spacedSteps mirrors guided-diffusion's space_timesteps(T, [steps]): the float accumulation

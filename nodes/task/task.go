@@ -1,7 +1,8 @@
 // Package task reads the reference DPS task YAML (configs/*_config.yaml of the reference
 // code: conditioning, data, measurement.operator, measurement.mask_opt, measurement.noise)
-// and builds the operator, noise model and guidance it describes. Unknown keys and wrong
-// types are errors naming the file and key; PyYAML's !!python/tuple tags are read as
+// and builds the operator, noise model and guidance it describes; it also reads the
+// reference diffusion_config.yaml (LoadDiffusion) into sampler settings. Unknown keys and
+// wrong types are errors naming the file and key; PyYAML's !!python/tuple tags are read as
 // lists.
 package task
 
@@ -23,6 +24,9 @@ type Config struct {
 		Method string `yaml:"method"`
 		Params struct {
 			Scale float64 `yaml:"scale"`
+			// NumSampling is ps+'s number of jittered x̂0 (0: not given, the default 5);
+			// only ps+ accepts it.
+			NumSampling int `yaml:"num_sampling"`
 		} `yaml:"params"`
 	} `yaml:"conditioning"`
 	Data struct {
@@ -61,6 +65,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, fmt.Errorf("task config %s: %w", name, err)
 	}
+	if err := c.checkNumSampling(data); err != nil {
+		return nil, err
+	}
 	if c.Measurement.Operator == nil {
 		return nil, fmt.Errorf("task config %s: measurement.operator is missing", name)
 	}
@@ -68,6 +75,32 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, fmt.Errorf("task config %s: measurement.operator.name is missing or not a string", name)
 	}
 	return c, nil
+}
+
+// checkNumSampling refuses conditioning.params.num_sampling below 1 or for a method other
+// than ps+ ("dps+" is its alias).
+func (c *Config) checkNumSampling(data []byte) error {
+	var given struct {
+		Conditioning struct {
+			Params struct {
+				NumSampling any `yaml:"num_sampling"` // yaml.v3 would truncate 2.5 into an int
+			} `yaml:"params"`
+		} `yaml:"conditioning"`
+	}
+	if err := yaml.Unmarshal(data, &given); err != nil {
+		return fmt.Errorf("task config %s: %w", c.path, err)
+	}
+	v := given.Conditioning.Params.NumSampling
+	if v == nil {
+		return nil
+	}
+	if m := strings.ToLower(strings.TrimSpace(c.Conditioning.Method)); m != string(guidance.PSPlus) && m != "dps+" {
+		return fmt.Errorf("task config %s: conditioning.params.num_sampling is only for method ps+, not %q", c.path, c.Conditioning.Method)
+	}
+	if n, ok := v.(int); !ok || n < 1 {
+		return fmt.Errorf("task config %s: conditioning.params.num_sampling must be an integer ≥ 1, got %v", c.path, v)
+	}
+	return nil
 }
 
 // OperatorName is measurement.operator.name.
@@ -117,7 +150,9 @@ func (c *Config) Noise() (noise.Model, error) {
 }
 
 // Guidance is the conditioning method with the reference's conventions: the constant
-// scale on the unsquared norm (RuleReference).
+// scale on the unsquared norm (RuleReference), and for ps+ num_sampling as PlusSamples
+// (0 when not given: guidance's default).
 func (c *Config) Guidance() guidance.Config {
-	return guidance.Config{Method: guidance.Method(c.Conditioning.Method), Scale: c.Conditioning.Params.Scale}
+	return guidance.Config{Method: guidance.Method(c.Conditioning.Method), Scale: c.Conditioning.Params.Scale,
+		PlusSamples: c.Conditioning.Params.NumSampling}
 }

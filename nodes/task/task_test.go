@@ -127,3 +127,37 @@ func TestPresetsBuildFor32x32(t *testing.T) {
 		t.Errorf("unknown preset: error %v does not list the known ones", err)
 	}
 }
+
+func TestPSPlusNumSampling(t *testing.T) {
+	plus := strings.Replace(srConfig, "method: ps\n  params:\n    scale: 0.3", "method: ps+\n  params:\n    scale: 0.3\n    num_sampling: 5", 1)
+	c, err := Parse([]byte(plus), "plus.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Conditioning.Params.NumSampling; n != 5 {
+		t.Fatalf("num_sampling %d, want 5", n)
+	}
+	if g := c.Guidance(); g.Method != guidance.PSPlus || g.Scale != 0.3 || g.PlusSamples != 5 {
+		t.Fatalf("guidance %+v", g)
+	}
+	// Without num_sampling, guidance keeps its default.
+	noN := strings.Replace(plus, "\n    num_sampling: 5", "", 1)
+	if c, err = Parse([]byte(noN), "plus.yaml"); err != nil || c.Guidance().PlusSamples != 0 {
+		t.Fatalf("ps+ without num_sampling: %v, %+v", err, c)
+	}
+	for name, text := range map[string]string{
+		"not ps+":  strings.Replace(plus, "method: ps+", "method: ps", 1),
+		"zero":     strings.Replace(plus, "num_sampling: 5", "num_sampling: 0", 1),
+		"negative": strings.Replace(plus, "num_sampling: 5", "num_sampling: -2", 1),
+		"not int":  strings.Replace(plus, "num_sampling: 5", "num_sampling: 2.5", 1),
+	} {
+		_, err := Parse([]byte(text), "plus.yaml")
+		if err == nil || !strings.Contains(err.Error(), "plus.yaml") {
+			t.Errorf("%s: error %v, want one naming plus.yaml", name, err)
+			continue
+		}
+		if name != "not int" && !strings.Contains(err.Error(), "num_sampling") {
+			t.Errorf("%s: error %v does not name num_sampling", name, err)
+		}
+	}
+}
