@@ -136,7 +136,7 @@ func (c *Cache) diffReason(graph, node string, ki keyInfo) string {
 		}
 		switch {
 		case hadOld && hasNew && oldJSON != newJSON:
-			pch = append(pch, fmt.Sprintf("%s %s → %s", name, shorten(oldJSON), shorten(newJSON)))
+			pch = append(pch, diffJSON(name, oldJSON, newJSON)...)
 		case hadOld && !hasNew:
 			pch = append(pch, fmt.Sprintf("%s %s → (unset)", name, shorten(oldJSON)))
 		case !hadOld && hasNew:
@@ -201,4 +201,41 @@ func shorten(s string) string {
 		return s
 	}
 	return s[:max-1] + "…"
+}
+
+// diffJSON names what changed between two JSON values: for two objects (a map param such
+// as a solver's params), each changed key as "name.key old → new"; else "name old → new".
+func diffJSON(name, oldJSON, newJSON string) []string {
+	var a, b any
+	if json.Unmarshal([]byte(oldJSON), &a) != nil || json.Unmarshal([]byte(newJSON), &b) != nil {
+		return []string{fmt.Sprintf("%s %s → %s", name, shorten(oldJSON), shorten(newJSON))}
+	}
+	am, aObj := a.(map[string]any)
+	bm, bObj := b.(map[string]any)
+	if !aObj || !bObj {
+		return []string{fmt.Sprintf("%s %s → %s", name, shorten(oldJSON), shorten(newJSON))}
+	}
+	keys := map[string]bool{}
+	for k := range am {
+		keys[k] = true
+	}
+	for k := range bm {
+		keys[k] = true
+	}
+	var out []string
+	for _, k := range sortedKeys(keys) {
+		av, inA := am[k]
+		bv, inB := bm[k]
+		aj, _ := json.Marshal(av)
+		bj, _ := json.Marshal(bv)
+		switch {
+		case inA && inB && string(aj) != string(bj):
+			out = append(out, diffJSON(name+"."+k, string(aj), string(bj))...)
+		case inA && !inB:
+			out = append(out, fmt.Sprintf("%s.%s %s → (unset)", name, k, shorten(string(aj))))
+		case !inA && inB:
+			out = append(out, fmt.Sprintf("%s.%s (unset) → %s", name, k, shorten(string(bj))))
+		}
+	}
+	return out
 }

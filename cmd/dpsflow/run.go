@@ -63,7 +63,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.IntVar(&f.batch, "batch", 8, "images sampled at once")
 	fl.IntVar(&f.restarts, "restarts", 1, "sample each image K times and keep the run with the smallest ‖y − A(x̂0)‖ (for phase retrieval)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
-	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE")
+	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]] (the Poisson likelihood paper|reference|plain|model|nll, its floor in counts; default paper floored at 32)")
 	fl.StringVar(&f.solver, "solver", "", "the solver (see 'dpsflow solvers'; default: the task's conditioning method, dps for the presets)")
 	fl.StringArrayVar(&f.params, "param", nil, "a solver parameter NAME=VALUE (repeatable; see 'dpsflow solvers')")
 	fl.StringVar(&f.method, "method", "", "the same as --solver (the reference's method names ps, ps+, mcg, projection, vanilla work too)")
@@ -251,15 +251,22 @@ func (f *runFlags) applyDiffusionConfig(s *pipeline.RunSpec) error {
 func (f *runFlags) overrideTask(t *task.Config) error {
 	if f.noise != "" {
 		name, val, ok := strings.Cut(f.noise, ":")
+		val, form, _ := strings.Cut(val, ":")
+		form, floorText, hasFloor := strings.Cut(form, ":")
 		v, err := strconv.ParseFloat(val, 64)
-		if !ok || err != nil || (name != "gaussian" && name != "poisson") {
-			return fmt.Errorf("--noise %q: want gaussian:SIGMA or poisson:RATE", f.noise)
+		floor := 0.0
+		if err == nil && hasFloor {
+			floor, err = strconv.ParseFloat(floorText, 64)
 		}
-		t.Measurement.Noise.Name, t.Measurement.Noise.Sigma, t.Measurement.Noise.Rate = name, 0, 0
+		if !ok || err != nil || (name != "gaussian" && name != "poisson") || (name == "gaussian" && form != "") {
+			return fmt.Errorf("--noise %q: want gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]]", f.noise)
+		}
+		n := &t.Measurement.Noise
+		n.Name, n.Sigma, n.Rate, n.Form, n.Floor = name, 0, 0, "", 0
 		if name == "gaussian" {
-			t.Measurement.Noise.Sigma = v
+			n.Sigma = v
 		} else {
-			t.Measurement.Noise.Rate = v
+			n.Rate, n.Form, n.Floor = v, form, floor
 		}
 	}
 	if _, err := t.Noise(); err != nil {

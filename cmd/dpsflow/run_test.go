@@ -53,6 +53,7 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"checkpoint does not fit", []string{"--task", "sr4", "--model-config", other, "--checkpoint", ckpt}, "does not match model config"},
 		{"half a model", []string{"--task", "sr4", "--model-config", cfg}, "both --model-config and --checkpoint"},
 		{"mnist out of range", []string{"--task", "sr4", "--start", "9999", "--n", "5"}, "outside the test split"},
+		{"unknown poisson form", []string{"--task", "sr4", "--noise", "poisson:1:fancy"}, `unknown poisson form "fancy"`},
 		{"unknown solver", []string{"--task", "sr4", "--solver", "ddrn"}, `unknown solver "ddrn" (known: `},
 		{"unknown solver param", []string{"--task", "sr4", "--param", "scael=3"}, "solver dps: unknown param scael (params: steps,"},
 		{"bad solver param", []string{"--task", "sr4", "--param", "rule=fast"}, `solver dps: param rule: "fast" is not one of reference, paper`},

@@ -14,16 +14,19 @@ import (
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/noise/noise"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"DefaultFloor":   reflect.ValueOf(constant.MakeFromLiteral("1", token.FLOAT, 0)),
-		"FormModel":      reflect.ValueOf(noise.FormModel),
-		"FormNLL":        reflect.ValueOf(noise.FormNLL),
-		"FormPaper":      reflect.ValueOf(noise.FormPaper),
-		"FormPlain":      reflect.ValueOf(noise.FormPlain),
-		"FormReference":  reflect.ValueOf(noise.FormReference),
-		"NewGaussian":    reflect.ValueOf(noise.NewGaussian),
-		"NewPoisson":     reflect.ValueOf(noise.NewPoisson),
-		"NewPoissonForm": reflect.ValueOf(noise.NewPoissonForm),
-		"PoissonForms":   reflect.ValueOf(&noise.PoissonForms).Elem(),
+		"DefaultFloor":       reflect.ValueOf(constant.MakeFromLiteral("1", token.FLOAT, 0)),
+		"DefaultPoissonForm": reflect.ValueOf(noise.DefaultPoissonForm),
+		"FormModel":          reflect.ValueOf(noise.FormModel),
+		"FormNLL":            reflect.ValueOf(noise.FormNLL),
+		"FormPaper":          reflect.ValueOf(noise.FormPaper),
+		"FormPlain":          reflect.ValueOf(noise.FormPlain),
+		"FormReference":      reflect.ValueOf(noise.FormReference),
+		"NewGaussian":        reflect.ValueOf(noise.NewGaussian),
+		"NewPoisson":         reflect.ValueOf(noise.NewPoisson),
+		"NewPoissonForm":     reflect.ValueOf(noise.NewPoissonForm),
+		"PaperRunFloor":      reflect.ValueOf(constant.MakeFromLiteral("32", token.FLOAT, 0)),
+		"PoissonForms":       reflect.ValueOf(&noise.PoissonForms).Elem(),
+		"RunFloor":           reflect.ValueOf(noise.RunFloor),
 
 		// type definitions
 		"Gaussian":    reflect.ValueOf((*noise.Gaussian)(nil)),

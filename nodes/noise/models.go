@@ -58,7 +58,8 @@ type Poisson struct {
 //
 //	paper      √Σ (y−a)²/(2·max(I_y, f/(255·rate))): Algorithm 2's Λ = 1/(2y) on the intensity
 //	           scale (the same norm in counts is √(255·rate/4) times larger); a zero-count
-//	           pixel weighs 255·rate/(2f), so dark images are dominated by their background
+//	           pixel weighs 255·rate/(2f), so dark images are dominated by their background;
+//	           a larger f moves it towards plain (f ≥ 255·rate: plain·√(255·rate/(2f)))
 //	reference  ‖y−a‖ · mean_i 1/max(|y_i|, f/(255·rate)): the reference code's
 //	           mean(‖y−a‖/|y|), per sample, |y| in [-1, 1] units
 //	plain      ‖y−a‖, unweighted, as for Gaussian noise

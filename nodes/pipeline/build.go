@@ -77,6 +77,12 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	noise := map[string]any{"name": nz.Name}
 	if nz.Name == "poisson" {
 		noise["rate"] = nz.Rate
+		if nz.Form != "" {
+			noise["form"] = nz.Form
+		}
+		if nz.Floor != 0 {
+			noise["floor"] = nz.Floor
+		}
 	} else {
 		noise["sigma"] = nz.Sigma
 	}

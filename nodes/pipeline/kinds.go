@@ -86,13 +86,15 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "noise", Version: "1", CodeVersion: codever.Of("nodes/noise"), Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate)",
-			Params:  []dag.Param{{Name: "name", Type: "string", Default: "gaussian"}, {Name: "sigma", Type: "float", Default: 0.05}, {Name: "rate", Type: "float", Default: 1.0}},
+			Name: "noise", Version: "1", CodeVersion: codever.Of("nodes/noise"),
+			Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate; likelihood form paper|reference|plain|model|nll, floor in counts)",
+			Params: []dag.Param{{Name: "name", Type: "string", Default: "gaussian"}, {Name: "sigma", Type: "float", Default: 0.05}, {Name: "rate", Type: "float", Default: 1.0},
+				{Name: "form", Type: "string", Default: "", Doc: "poisson likelihood (empty: the default form)"}, {Name: "floor", Type: "float", Default: 0.0, Doc: "poisson weight floor in counts (0: 32 for paper, 1 for the others)"}},
 			Outputs: []dag.Port{{Name: "noise", Type: TypeNoise}},
 			Run: func(c *dag.Call) error {
 				s := NoiseSpec{Name: c.String("name")}
 				if s.Name == "poisson" {
-					s.Rate = c.Float("rate")
+					s.Rate, s.Form, s.Floor = c.Float("rate"), c.String("form"), c.Float("floor")
 				} else {
 					s.Sigma = c.Float("sigma")
 				}

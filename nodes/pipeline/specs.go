@@ -188,20 +188,34 @@ func (s SolverSpec) Solver() (solver.Solver, solver.Params, error) {
 	return sv, params, err
 }
 
-// NoiseSpec is the measurement noise: gaussian with Sigma ([-1, 1] units) or poisson with Rate.
+// NoiseSpec is the measurement noise: gaussian with Sigma ([-1, 1] units) or poisson with
+// Rate, whose likelihood is Form (noise.PoissonForms; empty: noise.DefaultPoissonForm)
+// guarded by Floor counts (0: noise.RunFloor of the form).
 type NoiseSpec struct {
 	Name  string  `json:"name"`
 	Sigma float64 `json:"sigma,omitempty"`
 	Rate  float64 `json:"rate,omitempty"`
+	Form  string  `json:"form,omitempty"`
+	Floor float64 `json:"floor,omitempty"`
 }
 
 // Build makes the noise model.
 func (s NoiseSpec) Build() (noise.Model, error) {
 	switch s.Name {
 	case "gaussian":
+		if s.Form != "" || s.Floor != 0 {
+			return nil, fmt.Errorf("noise: form and floor are for poisson noise, not gaussian")
+		}
 		return noise.NewGaussian(s.Sigma)
 	case "poisson":
-		return noise.NewPoisson(s.Rate)
+		form, floor := noise.PoissonForm(s.Form), s.Floor
+		if form == "" {
+			form = noise.DefaultPoissonForm
+		}
+		if floor == 0 {
+			floor = noise.RunFloor(form)
+		}
+		return noise.NewPoissonForm(s.Rate, form, floor)
 	}
 	return nil, fmt.Errorf("noise: name %q is not gaussian or poisson", s.Name)
 }

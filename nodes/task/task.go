@@ -40,6 +40,10 @@ type Config struct {
 			Name  string  `yaml:"name"`
 			Sigma float64 `yaml:"sigma"`
 			Rate  float64 `yaml:"rate"`
+			// Form and Floor choose Poisson's likelihood (noise.PoissonForms; floor in counts);
+			// ours, not the reference's: unset means noise.DefaultPoissonForm and RunFloor.
+			Form  string  `yaml:"form"`
+			Floor float64 `yaml:"floor"`
 		} `yaml:"noise"`
 	} `yaml:"measurement"`
 
@@ -137,9 +141,19 @@ func (c *Config) Noise() (noise.Model, error) {
 	var err error
 	switch strings.ToLower(n.Name) {
 	case "gaussian":
+		if n.Form != "" || n.Floor != 0 {
+			return nil, fmt.Errorf("task config %s: measurement.noise.form and floor are for poisson noise, not gaussian", c.path)
+		}
 		m, err = noise.NewGaussian(n.Sigma)
 	case "poisson":
-		m, err = noise.NewPoisson(n.Rate)
+		form, floor := noise.PoissonForm(n.Form), n.Floor
+		if form == "" {
+			form = noise.DefaultPoissonForm
+		}
+		if floor == 0 {
+			floor = noise.RunFloor(form)
+		}
+		m, err = noise.NewPoissonForm(n.Rate, form, floor)
 	default:
 		return nil, fmt.Errorf("task config %s: measurement.noise.name %q is not gaussian or poisson", c.path, n.Name)
 	}

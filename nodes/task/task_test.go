@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/guidance"
+	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
 )
 
@@ -158,6 +159,47 @@ func TestPSPlusNumSampling(t *testing.T) {
 		}
 		if name != "not int" && !strings.Contains(err.Error(), "num_sampling") {
 			t.Errorf("%s: error %v does not name num_sampling", name, err)
+		}
+	}
+}
+
+// A Poisson task without a likelihood form gets the paper's form floored at 32 counts; a
+// named form gets its own one-count floor unless a floor is given; Gaussian noise refuses
+// both keys.
+func TestPoissonNoiseForm(t *testing.T) {
+	for _, c := range []struct {
+		noise string
+		form  noise.PoissonForm
+		floor float64
+	}{
+		{"{name: poisson, rate: 1.0}", noise.FormPaper, 32},
+		{"{name: poisson, rate: 1.0, form: paper}", noise.FormPaper, 32},
+		{"{name: poisson, rate: 1.0, form: nll}", noise.FormNLL, 1},
+		{"{name: poisson, rate: 1.0, form: reference, floor: 4}", noise.FormReference, 4},
+	} {
+		cfg, err := Parse([]byte("measurement:\n  operator: {name: super_resolution}\n  noise: "+c.noise+"\n"), "t.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := cfg.Noise()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := m.(*noise.Poisson)
+		if p.Form() != c.form || p.Floor() != c.floor {
+			t.Errorf("%s: form %s floor %v, want %s %v", c.noise, p.Form(), p.Floor(), c.form, c.floor)
+		}
+	}
+	for noiseYAML, want := range map[string]string{
+		"{name: poisson, rate: 1.0, form: fancy}":    `unknown poisson form "fancy"`,
+		"{name: gaussian, sigma: 0.05, form: paper}": "form and floor are for poisson noise",
+	} {
+		cfg, err := Parse([]byte("measurement:\n  operator: {name: super_resolution}\n  noise: "+noiseYAML+"\n"), "t.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.Noise(); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "t.yaml") {
+			t.Errorf("%s: error %v, want %q naming the file", noiseYAML, err, want)
 		}
 	}
 }
