@@ -5,17 +5,7 @@ import "testing"
 // withScaleCode is a copy of reg (the test kinds) with kind "scale" at another
 // CodeVersion, as if code it depends on had changed.
 func withScaleCode(reg *Registry, code string) *Registry {
-	reg2 := NewRegistry()
-	reg2.RegisterType("handle", nil)
-	for _, name := range reg.Kinds() {
-		k, _ := reg.Kind(name)
-		kk := *k
-		if name == "scale" {
-			kk.CodeVersion = code
-		}
-		reg2.MustRegister(kk)
-	}
-	return reg2
+	return withScale(reg, func(k *Kind) { k.CodeVersion = code })
 }
 
 // A new CodeVersion (a dependency's code changed; Version and params did not) changes

@@ -201,13 +201,18 @@ func statuses(res *Result) string {
 
 // withScaleVersion is a copy of reg (the test kinds) with kind "scale" at another version.
 func withScaleVersion(reg *Registry, version string) *Registry {
+	return withScale(reg, func(k *Kind) { k.Version = version })
+}
+
+// withScale is a copy of reg (the test kinds) with kind "scale" changed by edit.
+func withScale(reg *Registry, edit func(*Kind)) *Registry {
 	reg2 := NewRegistry()
 	reg2.RegisterType("handle", nil)
 	for _, name := range reg.Kinds() {
 		k, _ := reg.Kind(name)
 		kk := *k
 		if name == "scale" {
-			kk.Version = version
+			edit(&kk)
 		}
 		reg2.MustRegister(kk)
 	}

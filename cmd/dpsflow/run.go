@@ -40,7 +40,8 @@ func newRunCmd() *cobra.Command {
 		Use:   "run --task NAME | --task-config T.yaml --out DIR",
 		Short: "Solve an inverse problem with DPS (or another solver): the main job",
 		Long: `run measures ground-truth images with a task's operator and noise, reconstructs them by
-diffusion posterior sampling (or the solver --solver names; see 'dpsflow solvers'), and writes DIR/input, DIR/recon, DIR/label (PNG), DIR/grid.png,
+diffusion posterior sampling (or the solver --solver names; see 'dpsflow solvers'), and
+writes DIR/input, DIR/recon, DIR/label (PNG), DIR/masks (inpainting), DIR/grid.png,
 DIR/progress/ (snapshots, residual and PSNR per step as PNG and HTML), DIR/metrics.json and
 DIR/run.yaml, the exact DAG (rerun it with 'dpsflow dag run DIR/run.yaml').
 
@@ -247,7 +248,7 @@ func (f *runFlags) applyDiffusionConfig(s *pipeline.RunSpec) error {
 	return nil
 }
 
-// overrideTask applies --noise, --method and --scale.
+// overrideTask applies --noise and --scale.
 func (f *runFlags) overrideTask(t *task.Config) error {
 	if f.noise != "" {
 		name, val, ok := strings.Cut(f.noise, ":")

@@ -33,6 +33,11 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 	big := filepath.Join(dir, "big")
 	must(t, os.MkdirAll(big, 0o755))
 	writeGrayPNG(t, filepath.Join(big, "a.png"), 64, 64)
+	diffusion := filepath.Join(dir, "diffusion_config.yaml")
+	must(t, os.WriteFile(diffusion, []byte("sampler: ddpm\nsteps: 1000\nnoise_schedule: linear\nmodel_mean_type: epsilon\nmodel_var_type: learned_range\n"+
+		"dynamic_threshold: False\nclip_denoised: True\nrescale_timesteps: False\ntimestep_respacing: 100\n"), 0o644))
+	thresholded := filepath.Join(dir, "thresholded.yaml")
+	must(t, os.WriteFile(thresholded, []byte(strings.Replace(string(must2(os.ReadFile(diffusion))), "dynamic_threshold: False", "dynamic_threshold: True", 1)), 0o644))
 	busy := filepath.Join(dir, "busy")
 	must(t, os.MkdirAll(busy, 0o755))
 	must(t, os.WriteFile(filepath.Join(busy, "thesis.tex"), []byte("precious"), 0o644))
@@ -62,6 +67,8 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"solver lacks capability", []string{"--task", "phase-retrieval", "--solver", "mcg"}, "solver mcg needs the operator's projection, which phase_retrieval does not offer"},
 		{"unknown baseline", []string{"--task", "sr4", "--baseline", "vanila"}, `--baseline: unknown solver "vanila"`},
 		{"solver and method", []string{"--task", "sr4", "--solver", "dps", "--method", "ps"}, "give --solver or --method"},
+		{"diffusion config and steps", []string{"--task", "sr4", "--diffusion-config", diffusion, "--steps", "10"}, "give --steps or --diffusion-config"},
+		{"unsupported diffusion config", []string{"--task", "sr4", "--diffusion-config", thresholded}, "dynamic_threshold"},
 	} {
 		out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
 		got, code, err := runCLI(t, append([]string{"run", "--out", out}, c.args...)...)
@@ -259,5 +266,34 @@ func TestSolversListing(t *testing.T) {
 	text, code, _ := runCLI(t, "solvers")
 	if code != 0 || !strings.Contains(text, "dps (alias ps)") || !strings.Contains(text, "--param scale=1 ") {
 		t.Errorf("text listing:\n%s", text)
+	}
+}
+
+func must2[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// --diffusion-config sets the steps and the sampler params from a reference config (ddim100
+// keeps the reference's strided steps), and --param still wins.
+func TestRunDiffusionConfigSetsSolverParams(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "diffusion_config.yaml")
+	must(t, os.WriteFile(cfg, []byte("sampler: ddim\nsteps: 1000\nnoise_schedule: linear\nmodel_mean_type: epsilon\nmodel_var_type: fixed_large\n"+
+		"dynamic_threshold: False\nclip_denoised: False\nrescale_timesteps: False\ntimestep_respacing: ddim50\neta: 0.3\n"), 0o644))
+	f := &runFlags{task: "sr4", diffusionConfig: cfg, params: []string{"eta=0.7"}, out: filepath.Join(dir, "out"), n: 1, steps: 100, batch: 1, restarts: 1}
+	s, err := f.spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	solver, err := s.SolverSpec(s.Solver, s.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := solver.Params
+	if s.Steps != 50 || p["steps"] != 50 || p["sampler"] != "ddim" || p["respacing"] != "stride" || p["variance"] != "fixed_large" || p["clip"] != false || p["eta"] != 0.7 {
+		t.Errorf("steps %d, params %v", s.Steps, p)
 	}
 }

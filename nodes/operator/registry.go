@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	num "github.com/dpsflow/dpsflow/internal/number"
 )
 
 // Tasks are the names New knows, with their parameters and defaults:
@@ -341,16 +343,8 @@ func (a *args) inShape(h, w int) error {
 	return nil
 }
 
-// number accepts every Go integer and float type (what YAML and JSON decoders give).
+// number accepts every Go integer and float type (what YAML and JSON decoders give), not NaN.
 func number(v any) (float64, bool) {
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return float64(rv.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return rv.Float(), !math.IsNaN(rv.Float())
-	}
-	return 0, false
+	f, ok := num.Float(v)
+	return f, ok && !math.IsNaN(f)
 }

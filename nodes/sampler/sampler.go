@@ -40,7 +40,7 @@ type Respacing string
 
 const (
 	RespaceEven   Respacing = "even"   // evenly spread, both ends kept (schedule.Respace)
-	RespaceStride Respacing = "stride" // every T/steps-th step from 0 (schedule.RespaceStride)
+	RespaceStride Respacing = "stride" // every k-th step from 0 (schedule.RespaceStride)
 )
 
 // VarianceType names the reverse-process variance of DDPM steps.
@@ -71,7 +71,7 @@ type Config struct {
 	// Steps respaces the schedule to this many steps (0: all of them).
 	Steps int
 	// Respacing picks the kept steps: RespaceEven (default, guided-diffusion's "N") or
-	// RespaceStride (its "ddimN": 0, k, 2k, … with k = T/Steps).
+	// RespaceStride (its "ddimN": 0, k, 2k, … for the stride k that keeps Steps).
 	Respacing Respacing
 	// Eta is DDIM's η.
 	Eta float64

@@ -109,19 +109,22 @@ func (s *Schedule) Respace(steps int) (*Schedule, error) {
 	return s.keep(spacedSteps(T, steps)), nil
 }
 
-// RespaceStride keeps steps 0, k, 2k, …, (steps−1)·k with k = Len()/steps, as
-// guided-diffusion's space_timesteps does for "ddimN" (the reference's DDIM respacing);
-// Len() must be a multiple of steps. Coefficients follow Respace's rules.
+// RespaceStride keeps steps 0, k, 2k, … below Len() for the smallest stride k ≥ 1 that keeps
+// exactly `steps` of them, as guided-diffusion's space_timesteps does for "ddimN" (the
+// reference's DDIM respacing); a count no stride gives (e.g. 300 of 1000) is an error, as
+// there. Coefficients follow Respace's rules.
 func (s *Schedule) RespaceStride(steps int) (*Schedule, error) {
 	T := s.Len()
-	if steps < 1 || steps > T || T%steps != 0 {
-		return nil, fmt.Errorf("schedule: stride respacing needs steps that divide %d, got %d", T, steps)
+	for k := 1; k <= T && steps >= 1; k++ {
+		if (T+k-1)/k == steps { // len(range(0, T, k))
+			kept := make([]int, 0, steps)
+			for t := 0; t < T; t += k {
+				kept = append(kept, t)
+			}
+			return s.keep(kept), nil
+		}
 	}
-	kept := make([]int, steps)
-	for i := range kept {
-		kept[i] = i * (T / steps)
-	}
-	return s.keep(kept), nil
+	return nil, fmt.Errorf("schedule: no integer stride keeps exactly %d of %d steps (as guided-diffusion requires for ddimN)", steps, T)
 }
 
 // keep is the schedule of the kept (sorted, distinct) steps.

@@ -214,3 +214,30 @@ func TestBadArgs(t *testing.T) {
 		}
 	}
 }
+
+// RespaceStride keeps range(0, T, k) for the stride k with exactly the asked count, as
+// guided-diffusion's space_timesteps(T, "ddimN"): ddim100 → 0, 10, …, 990; ddim334 → stride
+// 3 (0 … 999); ddim300 → no stride, an error.
+func TestRespaceStride(t *testing.T) {
+	base := Default()
+	for _, c := range []struct{ steps, stride int }{{100, 10}, {50, 20}, {334, 3}, {1000, 1}, {1, 1000}} {
+		s, err := base.RespaceStride(c.steps)
+		if err != nil {
+			t.Fatalf("%d steps: %v", c.steps, err)
+		}
+		if s.Len() != c.steps {
+			t.Fatalf("%d steps: got %d", c.steps, s.Len())
+		}
+		for i, ts := range s.Timesteps {
+			if ts != i*c.stride {
+				t.Fatalf("%d steps: step %d keeps t=%d, want %d", c.steps, i, ts, i*c.stride)
+			}
+			if s.AlphaBars[i] != base.AlphaBars[ts] {
+				t.Fatalf("%d steps: ᾱ at t=%d changed", c.steps, ts)
+			}
+		}
+	}
+	if _, err := base.RespaceStride(300); err == nil {
+		t.Error("300 of 1000 steps: no stride gives it, but RespaceStride accepted it")
+	}
+}

@@ -3,11 +3,12 @@ package solver
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	num "github.com/dpsflow/dpsflow/internal/number"
 )
 
 // Param types.
@@ -192,16 +193,4 @@ func checkRange(p Param, v any) error {
 	return nil
 }
 
-// number accepts every Go integer and float type (what YAML and JSON decoders give).
-func number(v any) (float64, bool) {
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(rv.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return float64(rv.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return rv.Float(), true
-	}
-	return 0, false
-}
+func number(v any) (float64, bool) { return num.Float(v) }

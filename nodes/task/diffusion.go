@@ -3,11 +3,11 @@ package task
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"gopkg.in/yaml.v3"
 )
 
@@ -138,7 +138,7 @@ func respacing(v any) (ts []int, ddim bool, err error) {
 	var text string
 	switch v := v.(type) {
 	case nil:
-		return spaced(ScheduleSteps), false, nil
+		return schedule.Default().Timesteps, false, nil
 	case int:
 		text = strconv.Itoa(v)
 	case string:
@@ -147,7 +147,7 @@ func respacing(v any) (ts []int, ddim bool, err error) {
 		return nil, false, fmt.Errorf("timestep_respacing %v is a %T, not an integer or a string such as \"100\" or \"ddim100\"", v, v)
 	}
 	if text == "" {
-		return spaced(ScheduleSteps), false, nil
+		return schedule.Default().Timesteps, false, nil
 	}
 	if strings.Contains(text, ",") {
 		return nil, false, fmt.Errorf("timestep_respacing %q: sections are not supported; give one count such as \"100\" or \"ddim100\"", text)
@@ -157,38 +157,15 @@ func respacing(v any) (ts []int, ddim bool, err error) {
 	if err != nil || n < 1 || n > ScheduleSteps {
 		return nil, false, fmt.Errorf("timestep_respacing %q is not a step count in [1, %d], optionally prefixed by ddim", text, ScheduleSteps)
 	}
-	if !ddim {
-		return spaced(n), false, nil
+	respace := schedule.Default().Respace
+	if ddim {
+		respace = schedule.Default().RespaceStride
 	}
-	for stride := 1; stride < ScheduleSteps; stride++ {
-		if (ScheduleSteps+stride-1)/stride == n {
-			ts := make([]int, 0, n)
-			for t := 0; t < ScheduleSteps; t += stride {
-				ts = append(ts, t)
-			}
-			return ts, true, nil
-		}
+	sched, err := respace(n)
+	if err != nil {
+		return nil, false, fmt.Errorf("timestep_respacing %q: %w", text, err)
 	}
-	return nil, false, fmt.Errorf("timestep_respacing %q: no integer stride gives exactly %d of %d steps (as the reference requires for ddimN)", text, n, ScheduleSteps)
-}
-
-// spaced is guided-diffusion's space_timesteps(1000, [n]): n steps evenly spread, rounded
-// half to even, both ends kept when n ≥ 2 (as schedule.Respace).
-func spaced(n int) []int {
-	stride := 1.0
-	if n > 1 {
-		stride = float64(ScheduleSteps-1) / float64(n-1)
-	}
-	out := make([]int, 0, n)
-	cur := 0.0
-	for range n {
-		t := int(math.RoundToEven(cur))
-		if len(out) == 0 || out[len(out)-1] != t {
-			out = append(out, t)
-		}
-		cur += stride
-	}
-	return out
+	return sched.Timesteps, ddim, nil
 }
 
 // Kind is the sampler: "ddpm" or "ddim" (sampler.Kind's names).
@@ -198,8 +175,8 @@ func (d *Diffusion) Kind() string { return d.kind }
 func (d *Diffusion) Steps() int { return len(d.timesteps) }
 
 // Timesteps are the base schedule steps kept by the respacing, ascending, as the
-// reference's space_timesteps picks them. For "ddimN" they are every (1000/N)-th step
-// (0, 10, …, 990 for ddim100), which differs from schedule.Respace's even spread.
+// reference's space_timesteps picks them (schedule.Respace for "N", schedule.RespaceStride
+// for "ddimN": 0, 10, …, 990 for ddim100).
 func (d *Diffusion) Timesteps() []int { return append([]int(nil), d.timesteps...) }
 
 // Respacing is how the kept steps are picked, as sampler.Respacing names it: "stride" for

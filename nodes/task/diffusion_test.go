@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/dpsflow/dpsflow/nodes/schedule"
 )
 
 // The reference DPS configs/diffusion_config.yaml, verbatim.
@@ -108,35 +106,6 @@ func TestDiffusionErrorsNameFileAndKey(t *testing.T) {
 		_, err := ParseDiffusion([]byte(c.text), "diffusion_config.yaml")
 		if err == nil || !strings.Contains(err.Error(), "diffusion_config.yaml") || !strings.Contains(err.Error(), c.key) {
 			t.Errorf("%s: error %v, want one naming diffusion_config.yaml and %s", name, err, c.key)
-		}
-	}
-}
-
-// The kept steps of a reference diffusion config are the ones the sampler's respacing
-// keeps: schedule.RespaceStride for "ddimN", schedule.Respace for "N".
-func TestDiffusionRespacingMatchesSchedule(t *testing.T) {
-	for _, respacing := range []string{"ddim100", "ddim50", "ddim1000", "100", "37", "1000"} {
-		kind := "ddpm"
-		if strings.HasPrefix(respacing, "ddim") {
-			kind = "ddim"
-		}
-		cfg := "sampler: " + kind + "\nsteps: 1000\nnoise_schedule: linear\nmodel_mean_type: epsilon\nmodel_var_type: learned_range\n" +
-			"dynamic_threshold: False\nclip_denoised: True\nrescale_timesteps: False\ntimestep_respacing: \"" + respacing + "\"\n"
-		d, err := ParseDiffusion([]byte(cfg), "diffusion_config.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s *schedule.Schedule
-		if d.Respacing() == "stride" {
-			s, err = schedule.Default().RespaceStride(d.Steps())
-		} else {
-			s, err = schedule.Default().Respace(d.Steps())
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(s.Timesteps, d.Timesteps()) {
-			t.Errorf("%s: the schedule keeps %v…, the config %v…", respacing, s.Timesteps[:3], d.Timesteps()[:3])
 		}
 	}
 }

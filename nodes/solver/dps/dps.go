@@ -48,7 +48,7 @@ func Solvers() []solver.Solver {
 var samplerParams = []solver.Param{
 	{Name: "steps", Type: solver.Int, Default: 1000, Doc: "sampler steps: the 1000-step DDPM schedule respaced", Min: 1, MinSet: true},
 	{Name: "respacing", Type: solver.String, Default: "even", Enum: []string{"even", "stride"},
-		Doc: "which steps are kept: even (guided-diffusion's \"N\", both ends) or stride (its \"ddimN\": 0, T/steps, …)"},
+		Doc: "which steps are kept: even (guided-diffusion's \"N\", both ends) or stride (its \"ddimN\": 0, k, 2k, …)"},
 	{Name: "sampler", Type: solver.String, Default: "ddpm", Enum: []string{"ddpm", "ddim"}, Doc: "ddpm (ancestral, the reference) or ddim"},
 	{Name: "eta", Type: solver.Float, Default: 0.0, Min: 0, MinSet: true, Doc: "DDIM's η (0 deterministic, 1 ancestral-like)"},
 	{Name: "variance", Type: solver.String, Default: "auto", Enum: []string{"auto", "fixed_small", "fixed_large", "learned_range"},
