@@ -13,11 +13,14 @@ import (
 	"syscall"
 
 	"github.com/dpsflow/dpsflow/dag"
-	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/pipeline"
+	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/task"
 	"github.com/dpsflow/dpsflow/xla"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/spf13/cobra"
 )
 
@@ -157,10 +160,14 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	// The prior: read, hashed and (for user weights) loaded once, so a checkpoint that does
 	// not fit its config fails here, before the run folder exists.
 	var prior pipeline.PriorSpec
+	var model *adm.Model
+	var weights *mlctx.Context
 	switch {
 	case f.modelConfig == "" && f.checkpoint == "":
 		s.Builtin = pipeline.BuiltinMNIST
-		prior, err = pipeline.NewPriorSpec(s.Builtin, "", "")
+		if prior, err = pipeline.NewPriorSpec(s.Builtin, "", ""); err == nil {
+			model, weights, err = prior.Load()
+		}
 	case f.modelConfig == "" || f.checkpoint == "":
 		return s, errors.New("give both --model-config and --checkpoint, or neither (the shipped MNIST prior)")
 	default:
@@ -171,7 +178,7 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 			return s, err
 		}
 		if prior, err = pipeline.NewPriorSpec("", s.ModelConfig, s.Checkpoint); err == nil {
-			_, _, err = prior.Load()
+			model, weights, err = prior.Load()
 		}
 	}
 	if err != nil {
@@ -207,16 +214,21 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 			return s, err
 		}
 	}
+	nm, err := s.Task.Noise()
+	if err != nil {
+		return s, err
+	}
+	problem := &solver.Problem{Prior: model.Prior(weights), Operator: op, Noise: nm, XShape: shapes.Make(dtypes.Float32, 1, s.Channels, s.Size, s.Size)}
 	check := func(name string, given map[string]any) error {
 		spec, err := s.SolverSpec(name, given)
 		if err != nil {
 			return err
 		}
-		sv, _, err := spec.Solver()
+		sv, params, err := spec.Solver()
 		if err != nil {
 			return err
 		}
-		return operator.Require(op, "solver "+spec.Name, sv.Info().Needs...)
+		return solver.Check(sv, problem, params)
 	}
 	if err := check(s.Solver, s.Params); err != nil {
 		return s, err

@@ -65,6 +65,9 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"param without value", []string{"--task", "sr4", "--param", "scale"}, `--param "scale": want NAME=VALUE`},
 		{"negative scale", []string{"--task", "sr4", "--scale", "-2"}, "solver dps: param scale: -2 must be > 0"},
 		{"solver lacks capability", []string{"--task", "phase-retrieval", "--solver", "mcg"}, "solver mcg needs the operator's projection, which phase_retrieval does not offer"},
+		{"admm without data step", []string{"--task", "phase-retrieval", "--solver", "admm-tv"}, "solver admm-tv: needs the operator's data-prox or, for a conjugate-gradient data step, its adjoint; phase_retrieval offers neither"},
+		{"phase solver on sr", []string{"--task", "sr4", "--solver", "hio"}, "solver hio needs the operator's magnitude-projection, which super_resolution does not offer"},
+		{"negative rho", []string{"--task", "sr4", "--solver", "admm-tv", "--param", "rho=-1"}, "solver admm-tv: param rho: -1 must be > 0"},
 		{"unknown baseline", []string{"--task", "sr4", "--baseline", "vanila"}, `--baseline: unknown solver "vanila"`},
 		{"solver and method", []string{"--task", "sr4", "--solver", "dps", "--method", "ps"}, "give --solver or --method"},
 		{"diffusion config and steps", []string{"--task", "sr4", "--diffusion-config", diffusion, "--steps", "10"}, "give --steps or --diffusion-config"},
@@ -295,5 +298,36 @@ func TestRunDiffusionConfigSetsSolverParams(t *testing.T) {
 	p := solver.Params
 	if s.Steps != 50 || p["steps"] != 50 || p["sampler"] != "ddim" || p["respacing"] != "stride" || p["variance"] != "fixed_large" || p["clip"] != false || p["eta"] != 0.7 {
 		t.Errorf("steps %d, params %v", s.Steps, p)
+	}
+}
+
+// The classical solvers run end to end through `dpsflow run --solver`: no network
+// evaluations, a finite score, and the solver named in metrics.json.
+func TestRunClassicalSolvers(t *testing.T) {
+	for _, c := range []struct {
+		task   string
+		solver []string
+	}{
+		{"sr4", []string{"--solver", "pinv"}},
+		{"deblur-gauss", []string{"--solver", "wiener"}},
+		{"inpaint-random", []string{"--solver", "admm-tv", "--param", "iters=20"}},
+		{"phase-retrieval", []string{"--solver", "hio", "--param", "iters=30", "--param", "start=negative", "--restarts", "2"}},
+	} {
+		out := filepath.Join(t.TempDir(), c.task)
+		args := append([]string{"run", "--task", c.task, "--n", "2", "--out", out}, c.solver...)
+		got, code, err := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %v\n%s", args, code, err, got)
+		}
+		var m struct {
+			Method  string
+			Summary map[string]struct{ Mean float64 }
+		}
+		data, err := os.ReadFile(filepath.Join(out, "metrics.json"))
+		must(t, err)
+		must(t, json.Unmarshal(data, &m))
+		if m.Method != c.solver[1] || m.Summary["nfe"].Mean != 0 || !(m.Summary["psnr"].Mean > 0) {
+			t.Errorf("%v: metrics.json %s", args, data)
+		}
 	}
 }

@@ -29,6 +29,7 @@ type batchState struct {
 	Done, Steps int
 	Finished    bool
 	X           []float32 // the iterate, or the result when finished
+	XDims       []int     // the iterate's shape (a solver may iterate on another grid, e.g. padded)
 	RNG         []uint64  // the random-number state (nil for deterministic solvers)
 	Aux         []auxTensor
 	Residual    []float64 // per step, summed over the batch's images
@@ -51,8 +52,7 @@ type auxTensor struct {
 type batchJob struct {
 	lo, hi, restart int
 	y               *tensors.Tensor
-	shape           shapes.Shape // of the batch's x
-	path            string       // its scratch state
+	path            string // its scratch state
 	seed            uint64
 	// Progress is reported as base + the job's image-steps, out of total.
 	progressBase, progressTotal int
@@ -158,7 +158,7 @@ func runSample(c *dag.Call) error {
 		best := make([]int, hi-lo) // the restart kept for each image
 		runs := make([]*batchState, restarts)
 		for r := range restarts {
-			job := batchJob{lo: lo, hi: hi, restart: r, y: m.Tensor(lo, hi), shape: shapes.Make(dtypes.Float32, hi-lo, C, H, W),
+			job := batchJob{lo: lo, hi: hi, restart: r, y: m.Tensor(lo, hi),
 				path: filepath.Join(scratch, fmt.Sprintf("batch-%05d-run-%d.gob", lo/batch, r)),
 				seed: c.Seed() + uint64(lo) + uint64(r)*restartSeedStride, progressBase: lo * restarts, progressTotal: n * restarts}
 			st, err := runBatch(c, run, job, truth, every, ckEvery)
@@ -210,6 +210,9 @@ func runSample(c *dag.Call) error {
 	return nil
 }
 
+// maxFrames bounds the snapshot frames of a run's first image (progress/snapshots.png).
+const maxFrames = 20
+
 // restartSeedStride separates the seeds of restarts from those of batches.
 const restartSeedStride = 1_000_000_007
 
@@ -227,7 +230,7 @@ func runBatch(c *dag.Call, run solver.Run, job batchJob, truth *Images, every, c
 			return saved, nil
 		}
 		st = saved
-		resume = &solver.State{Done: st.Done, X: tensors.FromFlatDataAndDimensions(st.X, job.shape.Dimensions...)}
+		resume = &solver.State{Done: st.Done, X: tensors.FromFlatDataAndDimensions(st.X, st.XDims...)}
 		if st.RNG != nil {
 			resume.RNG = tensors.FromFlatDataAndDimensions(st.RNG, len(st.RNG))
 		}
@@ -259,8 +262,13 @@ func runBatch(c *dag.Call, run solver.Run, job batchJob, truth *Images, every, c
 		SnapshotEvery: every,
 		Snapshot: func(done int, xt, x0 *tensors.Tensor) {
 			xs, x0s := tensors.MustCopyFlatData[float32](xt), tensors.MustCopyFlatData[float32](x0)
-			per := len(xs) / (hi - lo)
-			if lo == 0 && job.restart == 0 {
+			if len(xs) != len(x0s) { // the iterate lives on another grid (phase retrieval's padding)
+				xs = x0s
+			}
+			per := len(x0s) / (hi - lo)
+			// Frames of image 0, at most about maxFrames of them (a 10 000-iteration solver
+			// would otherwise make a thousand).
+			if stride := max(every, 1) * max(1, st.Steps/(max(every, 1)*maxFrames)); lo == 0 && job.restart == 0 && (done%stride == 0 || done == st.Steps) {
 				st.Frames = append(st.Frames, Frame{Step: done, Xt: xs[:per], X0: x0s[:per]})
 			}
 			if truth != nil {
@@ -275,7 +283,7 @@ func runBatch(c *dag.Call, run solver.Run, job batchJob, truth *Images, every, c
 		CheckpointEvery: ckEvery,
 		Checkpoint: func(state solver.State) error {
 			st.Done = state.Done
-			st.X = tensors.MustCopyFlatData[float32](state.X)
+			st.X, st.XDims = tensors.MustCopyFlatData[float32](state.X), state.X.Shape().Dimensions
 			st.RNG = nil
 			if state.RNG != nil {
 				st.RNG = tensors.MustCopyFlatData[uint64](state.RNG)

@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/internal/atomicfile"
@@ -152,7 +153,7 @@ func saveProgress(tr *Trace, recon *Images, add func(string, func(string) error)
 		series              plot.Series
 		logY                bool
 	}
-	charts := []chart{{"residual", "‖y − A(E[x0|x_t])‖ per step (mean over images)", "‖y − A(E[x0|x_t])‖", plot.Series{Name: "residual", X: steps, Y: tr.Residual}, true}}
+	charts := []chart{{"residual", "‖y − A(E[x0|x_t])‖ per step (mean over images)", "‖y − A(E[x0|x_t])‖", plot.Series{Name: "residual", X: steps, Y: tr.Residual}, logScalable(tr.Residual)}}
 	if len(tr.PSNR) > 0 {
 		xs := make([]float64, len(tr.PSNRSteps))
 		for i, s := range tr.PSNRSteps {
@@ -217,3 +218,9 @@ func comparisonGrid(m *Measurement, recon, baseline, truth *Images, met, bm *Met
 }
 
 func imageOf(im *Images, i int) image.Image { return plot.ImageOf(im.Image(i), im.C, im.H, im.W) }
+
+// logScalable says whether a log axis can show ys: positive and not all equal (a one-step
+// solver's single residual, or a zero one, is drawn on a linear axis).
+func logScalable(ys []float64) bool {
+	return len(ys) > 0 && slices.Min(ys) > 0 && slices.Max(ys) > slices.Min(ys)
+}

@@ -83,11 +83,12 @@ type ProblemChecker interface {
 
 // Check refuses, before any work, a problem that lacks what s needs: a prior, an operator
 // capability, a consistent shape. Errors name the solver, the operator and what is missing.
+// It needs no backend (Prepare does), so a CLI can check before anything is set up.
 func Check(s Solver, p *Problem, params Params) error {
 	info := s.Info()
 	who := "solver " + info.Name
-	if p == nil || p.Operator == nil || p.Noise == nil || p.Backend == nil {
-		return fmt.Errorf("%s: the problem needs an operator, a noise model and a backend", who)
+	if p == nil || p.Operator == nil || p.Noise == nil {
+		return fmt.Errorf("%s: the problem needs an operator and a noise model", who)
 	}
 	if info.NeedsPrior && p.Prior == nil {
 		return fmt.Errorf("%s needs a diffusion prior, and the problem has none", who)

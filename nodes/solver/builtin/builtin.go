@@ -5,5 +5,8 @@
 package builtin
 
 import (
-	_ "github.com/dpsflow/dpsflow/nodes/solver/dps" // dps, dps+, mcg, projection, vanilla
+	_ "github.com/dpsflow/dpsflow/nodes/solver/admm"   // admm-tv, pnp-admm
+	_ "github.com/dpsflow/dpsflow/nodes/solver/dps"    // dps, dps+, mcg, projection, vanilla
+	_ "github.com/dpsflow/dpsflow/nodes/solver/linear" // pinv, wiener
+	_ "github.com/dpsflow/dpsflow/nodes/solver/phase"  // er, hio, oss
 )
