@@ -30,6 +30,7 @@ type SuperResolution struct {
 	axis   func(n, factor int) []float64 // [n/factor, n] matrix of one axis
 	mats   perSize[srPipes]
 	svds   perSize[sepSVD] // the SVD (svd.go)
+	separableSVD
 }
 
 type srPipes struct{ fwd, adj, pinv pipeline }
@@ -56,7 +57,9 @@ func newSR(name string, factor int, axis func(n, factor int) []float64) (*SuperR
 	if factor < 1 {
 		return nil, fmt.Errorf("%s: scale_factor %d must be a positive integer", name, factor)
 	}
-	return &SuperResolution{name: name, factor: factor, axis: axis}, nil
+	s := &SuperResolution{name: name, factor: factor, axis: axis}
+	s.separableSVD = separableSVD{self: s, factor: factor, svdFor: s.svd}
+	return s, nil
 }
 
 // Name is "super_resolution" (bicubic) or "avgpool_sr".

@@ -72,6 +72,59 @@ func withBatch(x shapes.Shape, b int) shapes.Shape {
 	return shapes.Make(x.DType, d...)
 }
 
+// separableSVD gives a separable operator (self) its Singular, PseudoInverter and
+// DataProxer methods from the SVD of its axis matrices for an H×W input (svdFor); the
+// measurement is (H/factor)×(W/factor).
+type separableSVD struct {
+	self   Singular
+	factor int
+	svdFor func(hh, ww int) sepSVD
+}
+
+// Vt implements Singular.
+func (o separableSVD) Vt(x *graph.Node) *graph.Node {
+	mustShape(o.self, x)
+	d := x.Shape().Dimensions
+	return o.svdFor(d[2], d[3]).vt.real(x)
+}
+
+// V implements Singular.
+func (o separableSVD) V(c *graph.Node) *graph.Node {
+	d := c.Shape().Dimensions
+	return o.svdFor(d[2], d[3]).v.real(c)
+}
+
+// Ut implements Singular.
+func (o separableSVD) Ut(y *graph.Node) *graph.Node {
+	d := y.Shape().Dimensions
+	return o.svdFor(d[2]*o.factor, d[3]*o.factor).ut.real(y)
+}
+
+// U implements Singular.
+func (o separableSVD) U(c *graph.Node) *graph.Node {
+	d := c.Shape().Dimensions
+	return o.svdFor(d[2]*o.factor, d[3]*o.factor).u.real(c)
+}
+
+// Singulars implements Singular: σ_R[i]·σ_C[j], [1, C, H/factor, W/factor].
+func (o separableSVD) Singulars(g *graph.Graph, x shapes.Shape) *graph.Node {
+	if _, err := o.self.MeasurementShape(x); err != nil {
+		panic(err)
+	}
+	return o.svdFor(x.Dimensions[2], x.Dimensions[3]).singulars(g, x)
+}
+
+// PseudoInverse implements PseudoInverter through the SVD.
+func (o separableSVD) PseudoInverse(y *graph.Node) *graph.Node {
+	d := y.Shape().Dimensions
+	return PseudoInverseSVD(o.self, y, shapes.Make(y.DType(), d[0], d[1], d[2]*o.factor, d[3]*o.factor))
+}
+
+// ProxData implements DataProxer through the SVD.
+func (o separableSVD) ProxData(v, y, rho *graph.Node) *graph.Node {
+	return ProxDataSVD(o.self, v, y, rho)
+}
+
 // Super-resolution.
 
 func (s *SuperResolution) svd(hh, ww int) sepSVD {
@@ -79,55 +132,6 @@ func (s *SuperResolution) svd(hh, ww int) sepSVD {
 		return newSepSVD(cmat{rows: hh / s.factor, cols: hh, re: s.axis(hh, s.factor)},
 			cmat{rows: ww / s.factor, cols: ww, re: s.axis(ww, s.factor)})
 	})
-}
-
-func (s *SuperResolution) inputShape(y shapes.Shape) shapes.Shape {
-	d := y.Dimensions
-	return shapes.Make(y.DType, d[0], d[1], d[2]*s.factor, d[3]*s.factor)
-}
-
-// Vt implements Singular.
-func (s *SuperResolution) Vt(x *graph.Node) *graph.Node {
-	mustShape(s, x)
-	d := x.Shape().Dimensions
-	return s.svd(d[2], d[3]).vt.real(x)
-}
-
-// V implements Singular.
-func (s *SuperResolution) V(c *graph.Node) *graph.Node {
-	d := c.Shape().Dimensions
-	return s.svd(d[2], d[3]).v.real(c)
-}
-
-// Ut implements Singular.
-func (s *SuperResolution) Ut(y *graph.Node) *graph.Node {
-	d := y.Shape().Dimensions
-	return s.svd(d[2]*s.factor, d[3]*s.factor).ut.real(y)
-}
-
-// U implements Singular.
-func (s *SuperResolution) U(c *graph.Node) *graph.Node {
-	d := c.Shape().Dimensions
-	return s.svd(d[2]*s.factor, d[3]*s.factor).u.real(c)
-}
-
-// Singulars implements Singular: σ_R[i]·σ_C[j], [1, C, H/s, W/s].
-func (s *SuperResolution) Singulars(g *graph.Graph, x shapes.Shape) *graph.Node {
-	if _, err := s.MeasurementShape(x); err != nil {
-		panic(err)
-	}
-	return s.svd(x.Dimensions[2], x.Dimensions[3]).singulars(g, x)
-}
-
-// PseudoInverse implements PseudoInverter through the SVD. (Project keeps its own
-// R⁺ ⊗ C⁺ pipeline; the two agree to rounding.)
-func (s *SuperResolution) PseudoInverse(y *graph.Node) *graph.Node {
-	return PseudoInverseSVD(s, y, s.inputShape(y.Shape()))
-}
-
-// ProxData implements DataProxer through the SVD.
-func (s *SuperResolution) ProxData(v, y, rho *graph.Node) *graph.Node {
-	return ProxDataSVD(s, v, y, rho)
 }
 
 // Inpainting: U = V = I, s = the mask.
@@ -193,6 +197,7 @@ func (i Identity) ProxData(v, y, rho *graph.Node) *graph.Node { return ProxDataS
 // offers only its adjoint.
 type SeparableBlur struct {
 	*Blur
+	separableSVD
 	p, q []float64 // kernel = p ⊗ q
 	svds perSize[sepSVD]
 }
@@ -204,7 +209,7 @@ const separableRank1Tol = 1e-12
 // error naming b otherwise.
 func (b *Blur) Separable() (*SeparableBlur, error) {
 	if b.sep != nil {
-		return &SeparableBlur{Blur: b, p: b.sep, q: b.sep}, nil
+		return newSeparableBlur(b, b.sep, b.sep), nil
 	}
 	u, v, s := hostSVD(cmat{rows: b.k, cols: b.k, re: b.kernel})
 	if len(s) > 1 && s[1] > separableRank1Tol*s[0] {
@@ -215,50 +220,15 @@ func (b *Blur) Separable() (*SeparableBlur, error) {
 		p[i] = s[0] * u.re[i*b.k]
 		q[i] = v.re[i*b.k]
 	}
-	return &SeparableBlur{Blur: b, p: p, q: q}, nil
+	return newSeparableBlur(b, p, q), nil
+}
+
+func newSeparableBlur(b *Blur, p, q []float64) *SeparableBlur {
+	sb := &SeparableBlur{Blur: b, p: p, q: q}
+	sb.separableSVD = separableSVD{self: sb, factor: 1, svdFor: sb.svd}
+	return sb
 }
 
 func (b *SeparableBlur) svd(hh, ww int) sepSVD {
 	return b.svds.get(hh, ww, func() sepSVD { return newSepSVD(bandMatrix(hh, b.p), bandMatrix(ww, b.q)) })
 }
-
-// Vt implements Singular.
-func (b *SeparableBlur) Vt(x *graph.Node) *graph.Node {
-	mustShape(b, x)
-	d := x.Shape().Dimensions
-	return b.svd(d[2], d[3]).vt.real(x)
-}
-
-// V implements Singular.
-func (b *SeparableBlur) V(c *graph.Node) *graph.Node {
-	d := c.Shape().Dimensions
-	return b.svd(d[2], d[3]).v.real(c)
-}
-
-// Ut implements Singular.
-func (b *SeparableBlur) Ut(y *graph.Node) *graph.Node {
-	d := y.Shape().Dimensions
-	return b.svd(d[2], d[3]).ut.real(y)
-}
-
-// U implements Singular.
-func (b *SeparableBlur) U(c *graph.Node) *graph.Node {
-	d := c.Shape().Dimensions
-	return b.svd(d[2], d[3]).u.real(c)
-}
-
-// Singulars implements Singular, [1, C, H, W].
-func (b *SeparableBlur) Singulars(g *graph.Graph, x shapes.Shape) *graph.Node {
-	if _, err := b.MeasurementShape(x); err != nil {
-		panic(err)
-	}
-	return b.svd(x.Dimensions[2], x.Dimensions[3]).singulars(g, x)
-}
-
-// PseudoInverse implements PseudoInverter through the SVD.
-func (b *SeparableBlur) PseudoInverse(y *graph.Node) *graph.Node {
-	return PseudoInverseSVD(b, y, y.Shape())
-}
-
-// ProxData implements DataProxer through the SVD.
-func (b *SeparableBlur) ProxData(v, y, rho *graph.Node) *graph.Node { return ProxDataSVD(b, v, y, rho) }

@@ -104,30 +104,7 @@ func TestRunGraphWritesTheRunFolderAndRerunsFromCache(t *testing.T) {
 func TestSampleResumesAfterInterruptWithTheSameBytes(t *testing.T) {
 	reg, g, _ := smallRun(t, "inpaint-box", 8)
 	g.Node("sample").Params["checkpoint_every"] = 3
-	cacheA, _ := dag.OpenCache(filepath.Join(t.TempDir(), "a"))
-	full, err := (&dag.Runner{Registry: reg, Cache: cacheA}).Run(context.Background(), withoutSave(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheB, _ := dag.OpenCache(filepath.Join(t.TempDir(), "b"))
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := &dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
-		if e.Node == "sample" && e.Type == "progress" && e.Done >= 2*5 { // 5 steps of 2 images
-			cancel()
-		}
-	}}
-	if _, err := stopped.Run(ctx, withoutSave(g)); !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: error %v, want context.Canceled", err)
-	}
-	var resumedFrom int
-	res, err := (&dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
-		if e.Node == "sample" && e.Type == "progress" && resumedFrom == 0 {
-			resumedFrom = e.Done / 2
-		}
-	}}).Run(context.Background(), withoutSave(g))
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, res, resumedFrom := interruptAndResume(t, reg, withoutSave(g), 5)
 	if resumedFrom != 4 {
 		t.Errorf("the resumed run's first step was %d, want 4 (after the checkpoint at 3)", resumedFrom)
 	}
@@ -144,6 +121,37 @@ func withoutSave(g *dag.Graph) *dag.Graph {
 	out := *g
 	out.Nodes = slices.DeleteFunc(slices.Clone(g.Nodes), func(n *dag.Node) bool { return n.Kind == "save" })
 	return &out
+}
+
+// interruptAndResume runs g (2 images) once uninterrupted, once cancelled after stopAt
+// steps of its sample node and once resumed with the cancelled run's cache; it returns the
+// uninterrupted and resumed results and the first step the resumed run reported.
+func interruptAndResume(t *testing.T, reg *dag.Registry, g *dag.Graph, stopAt int) (full, resumed *dag.Result, resumedFrom int) {
+	t.Helper()
+	cacheA, _ := dag.OpenCache(filepath.Join(t.TempDir(), "a"))
+	full, err := (&dag.Runner{Registry: reg, Cache: cacheA}).Run(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheB, _ := dag.OpenCache(filepath.Join(t.TempDir(), "b"))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := &dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
+		if e.Node == "sample" && e.Type == "progress" && e.Done >= 2*stopAt { // progress counts image-steps
+			cancel()
+		}
+	}}
+	if _, err := stopped.Run(ctx, g); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: error %v, want context.Canceled", err)
+	}
+	resumed, err = (&dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
+		if e.Node == "sample" && e.Type == "progress" && resumedFrom == 0 {
+			resumedFrom = e.Done / 2
+		}
+	}}).Run(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full, resumed, resumedFrom
 }
 
 func mustValue[T any](t *testing.T, res *dag.Result, ref string) T {

@@ -165,30 +165,7 @@ func TestClassicalSolverResumesOnItsOwnGrid(t *testing.T) {
 	g = withoutSave(g)
 	g.Node("solver").Params = map[string]any{"name": "hio", "params": map[string]any{"iters": 40, "start": "negative"}}
 	g.Node("sample").Params["checkpoint_every"] = 5
-	cacheA, _ := dag.OpenCache(filepath.Join(t.TempDir(), "a"))
-	full, err := (&dag.Runner{Registry: reg, Cache: cacheA}).Run(context.Background(), g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheB, _ := dag.OpenCache(filepath.Join(t.TempDir(), "b"))
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := &dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
-		if e.Node == "sample" && e.Type == "progress" && e.Done >= 2*17 {
-			cancel()
-		}
-	}}
-	if _, err := stopped.Run(ctx, g); err == nil {
-		t.Fatal("the interrupted run finished")
-	}
-	var resumedFrom int
-	res, err := (&dag.Runner{Registry: reg, Cache: cacheB, Events: func(e dag.Event) {
-		if e.Node == "sample" && e.Type == "progress" && resumedFrom == 0 {
-			resumedFrom = e.Done / 2
-		}
-	}}).Run(context.Background(), g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, res, resumedFrom := interruptAndResume(t, reg, g, 17)
 	if resumedFrom != 16 {
 		t.Errorf("the resumed run's first step was %d, want 16 (after the checkpoint at 15)", resumedFrom)
 	}

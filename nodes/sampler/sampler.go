@@ -213,30 +213,10 @@ func (s *Sampler) RunWith(ctx context.Context, y *tensors.Tensor, xShape shapes.
 	if err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
-	if y == nil || !y.Shape().Equal(wantY) {
-		var got shapes.Shape
-		if y != nil {
-			got = y.Shape()
-		}
-		return nil, fmt.Errorf("sampler: measurement y has shape %s, but %s maps %s to %s", got, s.op.Name(), xShape, wantY)
-	}
-	if r := h.Resume; r != nil && r.X != nil && !r.X.Shape().Equal(xShape) {
-		return nil, fmt.Errorf("sampler: the resume state of shape %s does not fit this run of shape %s", r.X.Shape(), xShape)
-	}
-	// The caller's y may live on another backend instance (GoMLX ties a tensor to the
-	// first one that used it): run on our own copy.
-	y, err = y.OnDeviceClone(s.backend, 0)
+	out, err := solver.LoopOn(ctx, "sampler", s.backend, y, wantY, xShape,
+		func(y *tensors.Tensor) solver.Iteration { return &iteration{s: s, y: y, shape: xShape} }, seed, h)
 	if err != nil {
-		return nil, fmt.Errorf("sampler: copying the measurement y: %w", err)
-	}
-	defer y.FinalizeAll()
-	out, err := solver.Loop(ctx, &iteration{s: s, y: y, shape: xShape}, seed, h)
-	if err != nil {
-		var div *DivergedError
-		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("sampler: %w", err)
+		return nil, err
 	}
 	res := &Result{X: out.State.X, Distances: out.Distances}
 	if s.cfg.Return == ReturnX0Hat {
@@ -262,15 +242,7 @@ func (it *iteration) Start(seed uint64, resume *State) (State, error) {
 		if resume.RNG == nil {
 			return State{}, errors.New("the resume state has no random-number state")
 		}
-		x, err := resume.X.OnDeviceClone(it.s.backend, 0)
-		if err != nil {
-			return State{}, fmt.Errorf("loading the resume state: %w", err)
-		}
-		rng, err := resume.RNG.OnDeviceClone(it.s.backend, 0)
-		if err != nil {
-			return State{}, fmt.Errorf("loading the resume state: %w", err)
-		}
-		return State{X: x, RNG: rng}, nil
+		return solver.OnBackend(State{X: resume.X, RNG: resume.RNG}, it.s.backend)
 	}
 	rng, err := RNGStateFromSeed(int64(seed))
 	if err != nil {

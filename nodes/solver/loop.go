@@ -2,8 +2,11 @@ package solver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -233,4 +236,68 @@ func toFloat64s(t *tensors.Tensor) []float64 {
 		return out
 	}
 	return nil
+}
+
+// LoopOn is Loop as a Run.Solve calls it: it checks that y has the shape wantY and that a
+// resume state's X has the shape stateShape, copies y onto backend (the caller's y may be
+// tied to another backend instance), runs Loop over the iteration that newIteration makes
+// for that copy, and frees the copy. Errors other than cancellation and divergence are
+// prefixed with who (e.g. "solver hio").
+func LoopOn(ctx context.Context, who string, backend backends.Backend, y *tensors.Tensor, wantY, stateShape shapes.Shape,
+	newIteration func(y *tensors.Tensor) Iteration, seed uint64, h Hooks) (*Outcome, error) {
+	if y == nil || !y.Shape().Equal(wantY) {
+		var got shapes.Shape
+		if y != nil {
+			got = y.Shape()
+		}
+		return nil, fmt.Errorf("%s: measurement y has shape %s, want %s", who, got, wantY)
+	}
+	if r := h.Resume; r != nil && r.X != nil && !r.X.Shape().Equal(stateShape) {
+		return nil, fmt.Errorf("%s: the resume state of shape %s does not fit this run's state shape %s", who, r.X.Shape(), stateShape)
+	}
+	y, err := y.OnDeviceClone(backend, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: copying the measurement y: %w", who, err)
+	}
+	defer y.FinalizeAll()
+	out, err := Loop(ctx, newIteration(y), seed, h)
+	if err != nil {
+		var div *DivergedError
+		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", who, err)
+	}
+	return out, nil
+}
+
+// OnBackend is a copy of st's tensors on backend (for Iteration.Start to load a resume
+// state, which is the caller's: a copy, never kept). Nil tensors stay nil.
+func OnBackend(st State, backend backends.Backend) (State, error) {
+	clone := func(t *tensors.Tensor) (*tensors.Tensor, error) {
+		if t == nil {
+			return nil, nil
+		}
+		c, err := t.OnDeviceClone(backend, 0)
+		if err != nil {
+			return nil, fmt.Errorf("loading the resume state: %w", err)
+		}
+		return c, nil
+	}
+	out := State{Done: st.Done}
+	var err error
+	if out.X, err = clone(st.X); err != nil {
+		return State{}, err
+	}
+	if out.RNG, err = clone(st.RNG); err != nil {
+		return State{}, err
+	}
+	for _, a := range st.Aux {
+		c, err := clone(a)
+		if err != nil {
+			return State{}, err
+		}
+		out.Aux = append(out.Aux, c)
+	}
+	return out, nil
 }

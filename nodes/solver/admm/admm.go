@@ -146,29 +146,10 @@ func (r *run) Solve(ctx context.Context, y *tensors.Tensor, seed uint64, h solve
 	if err != nil {
 		return nil, fmt.Errorf("solver %s: %w", r.name, err)
 	}
-	if y == nil || !y.Shape().Equal(wantY) {
-		var got shapes.Shape
-		if y != nil {
-			got = y.Shape()
-		}
-		return nil, fmt.Errorf("solver %s: measurement y has shape %s, but %s maps %s to %s", r.name, got, r.op.Name(), r.shape, wantY)
-	}
-	if res := h.Resume; res != nil && res.X != nil && !res.X.Shape().Equal(r.shape) {
-		return nil, fmt.Errorf("solver %s: the resume state of shape %s does not fit this run of shape %s", r.name, res.X.Shape(), r.shape)
-	}
-	// The caller's y may be tied to another backend instance: run on our own copy.
-	y, err = y.OnDeviceClone(r.backend, 0)
+	out, err := solver.LoopOn(ctx, "solver "+r.name, r.backend, y, wantY, r.shape,
+		func(y *tensors.Tensor) solver.Iteration { return &iteration{r: r, y: y} }, seed, h)
 	if err != nil {
-		return nil, fmt.Errorf("solver %s: copying the measurement y: %w", r.name, err)
-	}
-	defer y.FinalizeAll()
-	out, err := solver.Loop(ctx, &iteration{r: r, y: y}, seed, h)
-	if err != nil {
-		var div *solver.DivergedError
-		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("solver %s: %w", r.name, err)
+		return nil, err
 	}
 	for _, t := range out.State.Aux {
 		t.FinalizeAll()
@@ -189,18 +170,12 @@ func (it *iteration) Start(_ uint64, resume *solver.State) (solver.State, error)
 		if len(resume.Aux) != 2 || resume.Aux[0] == nil || resume.Aux[1] == nil {
 			return solver.State{}, errors.New("the resume state lacks ADMM's z and u (Aux)")
 		}
-		var ts [3]*tensors.Tensor
 		for i, t := range []*tensors.Tensor{resume.X, resume.Aux[0], resume.Aux[1]} {
 			if !t.Shape().Equal(it.r.shape) {
 				return solver.State{}, fmt.Errorf("the resume state's tensor %d has shape %s, not %s", i, t.Shape(), it.r.shape)
 			}
-			c, err := t.OnDeviceClone(it.r.backend, 0)
-			if err != nil {
-				return solver.State{}, fmt.Errorf("loading the resume state: %w", err)
-			}
-			ts[i] = c
 		}
-		return solver.State{X: ts[0], Aux: []*tensors.Tensor{ts[1], ts[2]}}, nil
+		return solver.OnBackend(solver.State{X: resume.X, Aux: resume.Aux}, it.r.backend)
 	}
 	x0, err := it.r.init.Exec1(it.y)
 	if err != nil {

@@ -2,7 +2,6 @@ package linear
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -154,29 +153,10 @@ func prepare(name string, p *solver.Problem, solve func(y *graph.Node) *graph.No
 
 // Solve implements solver.Run; seed is unused (the solvers are deterministic).
 func (r *run) Solve(ctx context.Context, y *tensors.Tensor, seed uint64, h solver.Hooks) (*solver.Result, error) {
-	if y == nil || !y.Shape().Equal(r.yShape) {
-		var got shapes.Shape
-		if y != nil {
-			got = y.Shape()
-		}
-		return nil, fmt.Errorf("solver %s: measurement y has shape %s, want %s", r.name, got, r.yShape)
-	}
-	if res := h.Resume; res != nil && res.X != nil && !res.X.Shape().Equal(r.xShape) {
-		return nil, fmt.Errorf("solver %s: the resume state of shape %s does not fit this run of shape %s", r.name, res.X.Shape(), r.xShape)
-	}
-	// The caller's y may live on another backend instance: run on our own copy.
-	y, err := y.OnDeviceClone(r.backend, 0)
+	out, err := solver.LoopOn(ctx, "solver "+r.name, r.backend, y, r.yShape, r.xShape,
+		func(y *tensors.Tensor) solver.Iteration { return &iteration{r: r, y: y} }, seed, h)
 	if err != nil {
-		return nil, fmt.Errorf("solver %s: copying the measurement y: %w", r.name, err)
-	}
-	defer y.FinalizeAll()
-	out, err := solver.Loop(ctx, &iteration{r: r, y: y}, seed, h)
-	if err != nil {
-		var div *solver.DivergedError
-		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("solver %s: %w", r.name, err)
+		return nil, err
 	}
 	return &solver.Result{X: out.State.X, Distances: out.Distances, NFE: 0}, nil
 }

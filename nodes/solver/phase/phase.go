@@ -2,7 +2,6 @@ package phase
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -191,29 +190,10 @@ func Alpha(done, iters, n int) float64 {
 
 func (r *run) Solve(ctx context.Context, y *tensors.Tensor, seed uint64, h solver.Hooks) (*solver.Result, error) {
 	who := "solver " + string(r.method)
-	if y == nil || !y.Shape().Equal(r.zShape) {
-		var got shapes.Shape
-		if y != nil {
-			got = y.Shape()
-		}
-		return nil, fmt.Errorf("%s: measurement y has shape %s, want %s", who, got, r.zShape)
-	}
-	if rs := h.Resume; rs != nil && rs.X != nil && !rs.X.Shape().Equal(r.zShape) {
-		return nil, fmt.Errorf("%s: the resume state of shape %s does not fit this run's padded shape %s", who, rs.X.Shape(), r.zShape)
-	}
-	// The caller's y may live on another backend instance: run on our own copy.
-	y, err := y.OnDeviceClone(r.backend, 0)
+	out, err := solver.LoopOn(ctx, who, r.backend, y, r.zShape, r.zShape,
+		func(y *tensors.Tensor) solver.Iteration { return &iteration{r: r, y: y} }, seed, h)
 	if err != nil {
-		return nil, fmt.Errorf("%s: copying the measurement y: %w", who, err)
-	}
-	defer y.FinalizeAll()
-	out, err := solver.Loop(ctx, &iteration{r: r, y: y}, seed, h)
-	if err != nil {
-		var div *solver.DivergedError
-		if errors.Is(err, ctx.Err()) || errors.As(err, &div) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", who, err)
+		return nil, err
 	}
 	out.State.X.FinalizeAll()
 	return &solver.Result{X: out.Estimate, Distances: out.Distances}, nil
@@ -228,11 +208,7 @@ func (it *iteration) Steps() int { return it.r.iters }
 
 func (it *iteration) Start(seed uint64, resume *solver.State) (solver.State, error) {
 	if resume != nil {
-		z, err := resume.X.OnDeviceClone(it.r.backend, 0)
-		if err != nil {
-			return solver.State{}, fmt.Errorf("loading the resume state: %w", err)
-		}
-		return solver.State{X: z}, nil
+		return solver.OnBackend(solver.State{X: resume.X}, it.r.backend)
 	}
 	// z0: uniform inside the support, drawn on the host from the seed; the negative start
 	// is exactly the positive one negated (every step is odd in z), so it flips the sign
