@@ -16,6 +16,7 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/pipeline"
 	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 	"github.com/dpsflow/dpsflow/nodes/solver"
+	"github.com/dpsflow/dpsflow/nodes/solver/dps"
 	"github.com/dpsflow/dpsflow/nodes/task"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -63,7 +64,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.StringVar(&f.images, "images", "", "ground truth: a PNG/JPEG folder or a .npy [N, C, H, W] (default: MNIST test digits)")
 	fl.IntVar(&f.n, "n", 8, "number of images")
 	fl.IntVar(&f.start, "start", 0, "first MNIST test digit")
-	fl.IntVar(&f.steps, "steps", 100, "sampler steps (the 1000-step schedule respaced)")
+	fl.IntVar(&f.steps, "steps", 0, fmt.Sprintf("the solver's steps (the 1000-step schedule respaced); default %d for the DPS family (dps, dps+, mcg, projection, vanilla), every other solver its own default (see 'dpsflow solvers')", pipeline.DPSFamilySteps))
 	fl.IntVar(&f.batch, "batch", 8, "images sampled at once")
 	fl.IntVar(&f.restarts, "restarts", 1, "sample each image K times and keep the run with the smallest ‖y − A(x̂0)‖ (for phase retrieval)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
@@ -71,7 +72,7 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.StringVar(&f.solver, "solver", "", "the solver (see 'dpsflow solvers'; default: the task's conditioning method, dps for the presets)")
 	fl.StringArrayVar(&f.params, "param", nil, "a solver parameter NAME=VALUE (repeatable; see 'dpsflow solvers')")
 	fl.StringVar(&f.method, "method", "", "the same as --solver (the reference's method names ps, ps+, mcg, projection, vanilla work too)")
-	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale (the solver's scale param)")
+	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale (the DPS family's scale param)")
 	fl.StringVar(&f.baseline, "baseline", "", "also run this solver (e.g. vanilla) on the same measurements and compare")
 	fl.StringVar(&f.backend, "backend", "", `backend spec: "embedded" (default), "xla:cuda", "xla:/path/plugin.so"`)
 	fl.StringVar(&f.out, "out", "", "the run folder (required; new, empty, or this run's own)")
@@ -145,7 +146,7 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	if s.Out, err = filepath.Abs(f.out); err != nil {
 		return s, err
 	}
-	if f.n < 1 || f.steps < 1 || f.batch < 1 || f.restarts < 1 {
+	if f.n < 1 || (f.stepsGiven && f.steps < 1) || f.batch < 1 || f.restarts < 1 {
 		return s, fmt.Errorf("--n %d, --steps %d, --batch %d and --restarts %d must be at least 1", f.n, f.steps, f.batch, f.restarts)
 	}
 	if s.Backend == "" {
@@ -206,6 +207,14 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 		return s, errors.New("give --solver or --method (its older name), not both")
 	}
 	s.Solver = f.solver + f.method
+	if f.scale != 0 && s.Solver != "" {
+		// --scale is the task's guidance scale, which only the DPS family takes.
+		if sv, err := solver.Lookup(s.Solver); err == nil {
+			if _, family := dps.SamplerConfig(sv, nil); !family {
+				return s, fmt.Errorf("--scale is the DPS family's guidance scale; for %s give --param NAME=VALUE (see 'dpsflow solvers')", sv.Info().Name)
+			}
+		}
+	}
 	if s.Params, err = solver.ParseAssignments(f.params); err != nil {
 		return s, err
 	}

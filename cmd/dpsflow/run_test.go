@@ -70,6 +70,14 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"negative rho", []string{"--task", "sr4", "--solver", "admm-tv", "--param", "rho=-1"}, "solver admm-tv: param rho: -1 must be > 0"},
 		{"unknown baseline", []string{"--task", "sr4", "--baseline", "vanila"}, `--baseline: unknown solver "vanila"`},
 		{"solver and method", []string{"--task", "sr4", "--solver", "dps", "--method", "ps"}, "give --solver or --method"},
+		{"ddrm without svd", []string{"--task", "deblur-motion", "--solver", "ddrm"}, "solver ddrm needs the operator's svd, which motion_blur does not offer"},
+		{"pigdm without pseudo-inverse", []string{"--task", "phase-retrieval", "--solver", "pigdm"}, "solver pigdm needs the operator's pseudo-inverse, which phase_retrieval does not offer"},
+		{"diffpir without data step", []string{"--task", "deblur-nonlinear", "--solver", "diffpir"}, "solver diffpir: needs the operator's data-prox or, for a conjugate-gradient data step, its adjoint"},
+		{"ddrm eta out of range", []string{"--task", "sr4", "--solver", "ddrm", "--param", "eta=1.5"}, "solver ddrm: param eta"},
+		{"daps unknown param", []string{"--task", "sr4", "--solver", "daps", "--param", "steps=10"}, "solver daps: unknown param steps"},
+		{"reddiff bad enum", []string{"--task", "sr4", "--solver", "reddiff", "--param", "weighting=cubic"}, `solver reddiff: param weighting: "cubic" is not one of`},
+		{"ddrm on poisson noise", []string{"--task", "sr4", "--solver", "ddrm", "--noise", "poisson:1"}, "solver ddrm"},
+		{"dps scale for another solver", []string{"--task", "sr4", "--solver", "pigdm", "--scale", "2"}, "--scale is the DPS family's guidance scale; for pigdm give --param"},
 		{"diffusion config and steps", []string{"--task", "sr4", "--diffusion-config", diffusion, "--steps", "10"}, "give --steps or --diffusion-config"},
 		{"unsupported diffusion config", []string{"--task", "sr4", "--diffusion-config", thresholded}, "dynamic_threshold"},
 	} {
@@ -266,6 +274,11 @@ func TestSolversListing(t *testing.T) {
 	if m := list[byName["mcg"]]; len(m.Needs) != 2 || m.Needs[1] != "projection" {
 		t.Errorf("mcg needs %v, want prior and projection", m.Needs)
 	}
+	for _, name := range []string{"ddrm", "pigdm", "diffpir", "daps", "reddiff"} {
+		if i, ok := byName[name]; !ok || list[i].Needs[0] != "prior" || len(list[i].Params) == 0 {
+			t.Errorf("%s missing or without a prior need and params", name)
+		}
+	}
 	text, code, _ := runCLI(t, "solvers")
 	if code != 0 || !strings.Contains(text, "dps (alias ps)") || !strings.Contains(text, "--param scale=1 ") {
 		t.Errorf("text listing:\n%s", text)
@@ -329,5 +342,31 @@ func TestRunClassicalSolvers(t *testing.T) {
 		if m.Method != c.solver[1] || m.Summary["nfe"].Mean != 0 || !(m.Summary["psnr"].Mean > 0) {
 			t.Errorf("%v: metrics.json %s", args, data)
 		}
+	}
+}
+
+// `dpsflow solvers --fidelity` scores solvers against the exact posteriors: the exact row
+// first, a solver using y closer than the prior's own samples; an unknown name exits 2.
+func TestSolversFidelity(t *testing.T) {
+	got, code, err := runCLI(t, "solvers", "--fidelity", "--only", "ddrm,vanilla", "--n", "200", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, got)
+	}
+	var rows []struct {
+		Solver   string
+		NFE      int
+		Gaussian struct{ GapClosed, CovRatio, MeasuredCovRatio float64 }
+		Energy   float64
+		Err      string
+	}
+	must(t, json.Unmarshal([]byte(got), &rows))
+	if len(rows) != 3 || rows[0].Solver != "exact posterior" || rows[1].Solver != "ddrm" || rows[2].Solver != "vanilla" {
+		t.Fatalf("rows: %s", got)
+	}
+	if d, v := rows[1], rows[2]; d.Err != "" || d.NFE != 20 || d.Gaussian.GapClosed < 0.5 || v.Gaussian.GapClosed > 0.2 || d.Energy >= v.Energy {
+		t.Errorf("ddrm %+v, vanilla %+v", d, v)
+	}
+	if _, code, err := runCLI(t, "solvers", "--fidelity", "--only", "ddrn"); code != 2 || err == nil || !strings.Contains(err.Error(), `unknown solver "ddrn"`) {
+		t.Errorf("unknown solver: exit %d, %v", code, err)
 	}
 }

@@ -23,6 +23,7 @@ func init() {
 		"CapPseudoInverse":         reflect.ValueOf(operator.CapPseudoInverse),
 		"CapSVD":                   reflect.ValueOf(operator.CapSVD),
 		"Capabilities":             reflect.ValueOf(operator.Capabilities),
+		"CheckDataStep":            reflect.ValueOf(operator.CheckDataStep),
 		"FromFunc":                 reflect.ValueOf(operator.FromFunc),
 		"GaussianKernel":           reflect.ValueOf(operator.GaussianKernel),
 		"Has":                      reflect.ValueOf(operator.Has),
@@ -47,6 +48,7 @@ func init() {
 		"PaperDropFraction":        reflect.ValueOf(constant.MakeFromLiteral("0.9200000000000000000151788304147970620761043392121791839599609375", token.FLOAT, 0)),
 		"PerImage":                 reflect.ValueOf(operator.PerImage),
 		"ProxDataCG":               reflect.ValueOf(operator.ProxDataCG),
+		"ProxDataOrCG":             reflect.ValueOf(operator.ProxDataOrCG),
 		"ProxDataSVD":              reflect.ValueOf(operator.ProxDataSVD),
 		"PseudoInverseSVD":         reflect.ValueOf(operator.PseudoInverseSVD),
 		"ReferenceDropHi":          reflect.ValueOf(constant.MakeFromLiteral("0.6999999999999999999891579782751449556599254719913005828857421875", token.FLOAT, 0)),
@@ -55,6 +57,7 @@ func init() {
 		"ResizeMatrix":             reflect.ValueOf(operator.ResizeMatrix),
 		"SeedDependent":            reflect.ValueOf(operator.SeedDependent),
 		"Tasks":                    reflect.ValueOf(&operator.Tasks).Elem(),
+		"TruncatedPseudoInverse":   reflect.ValueOf(operator.TruncatedPseudoInverse),
 
 		// type definitions
 		"Blur":                   reflect.ValueOf((*operator.Blur)(nil)),

@@ -217,13 +217,21 @@ func embed(z *graph.Node, hh, ww int) *graph.Node {
 // exceeds max(s)·H·W·ε (ε the dtype's machine epsilon, as MATLAB's pinv), 0 elsewhere. y is
 // [B, C, h, w]; the result has shape x.
 func PseudoInverseSVD(op Singular, y *graph.Node, x shapes.Shape) *graph.Node {
-	d, _, _ := svdDims(op, x)
-	s := op.Singulars(y.Graph(), x)
 	eps := 2.220446049250313e-16
 	if x.DType == dtypes.Float32 {
 		eps = 1.1920929e-07
 	}
-	tol := graph.MulScalar(graph.ReduceAllMax(s), float64(d[2]*d[3])*eps)
+	return TruncatedPseudoInverse(op, y, x, float64(x.Dimensions[2]*x.Dimensions[3])*eps)
+}
+
+// TruncatedPseudoInverse is V(Σ⁺ Uᵀy) with the singular values s ≤ rcond·max(s) treated as
+// 0 (numpy.linalg.pinv's rcond): A⁺y without the noise amplification of an ill-conditioned
+// operator's tiny singular values (a blur's reach 1e-10 of the largest). y is [B, C, h, w];
+// the result has shape x.
+func TruncatedPseudoInverse(op Singular, y *graph.Node, x shapes.Shape, rcond float64) *graph.Node {
+	d, _, _ := svdDims(op, x)
+	s := op.Singulars(y.Graph(), x)
+	tol := graph.MulScalar(graph.ReduceAllMax(s), rcond)
 	keep := graph.GreaterThan(s, graph.BroadcastToShape(tol, s.Shape()))
 	safe := graph.Where(keep, s, graph.OnesLike(s))
 	inv := graph.Where(keep, graph.Reciprocal(safe), graph.ZerosLike(s))
@@ -243,6 +251,29 @@ func ProxDataSVD(op Singular, v, y, rho *graph.Node) *graph.Node {
 	num := graph.Add(graph.Mul(s, op.Ut(y)), graph.Mul(rho, lead))
 	den := graph.Add(graph.Square(s), rho)
 	return op.V(graph.Add(c, embed(graph.Sub(graph.Div(num, den), lead), d[2], d[3])))
+}
+
+// CheckDataStep refuses, naming what op has, an operator whose data proximal map
+// (ProxDataOrCG) cannot be taken: it needs CapDataProx, or CapAdjoint for conjugate gradients.
+func CheckDataStep(op Operator) error {
+	if Has(op, CapDataProx) || Has(op, CapAdjoint) {
+		return nil
+	}
+	has := "—"
+	if caps := Capabilities(op); len(caps) > 0 {
+		has = joinCaps(caps, ", ")
+	}
+	return fmt.Errorf("needs the operator's %s or, for a conjugate-gradient data step, its %s; %s offers neither (it has: %s)",
+		CapDataProx, CapAdjoint, op.Name(), has)
+}
+
+// ProxDataOrCG is argmin_x ½‖A x − y‖² + (ρ/2)‖x − v‖²: op's ProxData when it has one, else
+// cgIters steps of ProxDataCG. Call CheckDataStep first.
+func ProxDataOrCG(op Operator, v, y, rho *graph.Node, cgIters int) *graph.Node {
+	if Has(op, CapDataProx) {
+		return op.(DataProxer).ProxData(v, y, rho)
+	}
+	return ProxDataCG(op.(Linear), v, y, rho, cgIters)
 }
 
 // ProxDataCG solves (AᵀA + ρI) x = Aᵀy + ρv by iters steps of conjugate gradients from

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/nodes/solver"
+	"github.com/dpsflow/dpsflow/nodes/solver/dps"
 	"github.com/dpsflow/dpsflow/nodes/task"
 )
 
@@ -21,8 +22,10 @@ type RunSpec struct {
 	Start, N int
 	Channels int // of the prior's images (for Images)
 	Size     int
-	Steps    int
-	Batch    int
+	// Steps sets the solver's steps param; 0: DPSFamilySteps for the DPS family, every
+	// other solver its own default (its paper's).
+	Steps int
+	Batch int
 	// Restarts samples each image this many times (seeds apart) and keeps the run with the
 	// smallest final ‖y − A(x̂0)‖; 0 or 1: once (no restart). For phase retrieval, whose
 	// runs often get stuck.
@@ -52,8 +55,8 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	if r.Task == nil {
 		return nil, fmt.Errorf("run: no task")
 	}
-	if r.N < 1 || r.Steps < 1 || r.Batch < 1 || r.Restarts < 0 {
-		return nil, fmt.Errorf("run: N %d, Steps %d and Batch %d must be at least 1, Restarts %d at least 0", r.N, r.Steps, r.Batch, r.Restarts)
+	if r.N < 1 || r.Steps < 0 || r.Batch < 1 || r.Restarts < 0 {
+		return nil, fmt.Errorf("run: N %d and Batch %d must be at least 1, Steps %d and Restarts %d at least 0", r.N, r.Batch, r.Steps, r.Restarts)
 	}
 	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
 	if r.Images == "" {
@@ -120,9 +123,14 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	return g, nil
 }
 
+// DPSFamilySteps are the steps of the DPS family's solvers (dps, dps+, mcg, projection,
+// vanilla) in a run that does not set them: the preset tasks' scales are tuned for 100 steps
+// on MNIST, while the solvers' own default is the paper's 1000.
+const DPSFamilySteps = 100
+
 // SolverSpec resolves a solver of the run (name empty: the task's conditioning method)
-// with the run's defaults for the parameters it declares — Steps, the task's scale and
-// num_sampling — overridden by given.
+// with the run's defaults for the parameters it declares — Steps (or DPSFamilySteps), and
+// for the DPS family the task's scale and num_sampling — overridden by given.
 func (r RunSpec) SolverSpec(name string, given map[string]any) (SolverSpec, error) {
 	if name == "" {
 		name = r.Task.Conditioning.Method
@@ -136,13 +144,20 @@ func (r RunSpec) SolverSpec(name string, given map[string]any) (SolverSpec, erro
 	for _, p := range sv.Info().Params {
 		declared[p.Name] = true
 	}
-	if declared["steps"] {
-		params["steps"] = r.Steps
+	// The task's conditioning params are the DPS family's (the reference's task YAML): other
+	// solvers' params of the same name (ΠGDM's scale) mean something else.
+	_, family := dps.SamplerConfig(sv, nil)
+	steps := r.Steps
+	if family && steps == 0 {
+		steps = DPSFamilySteps
 	}
-	if s := r.Task.Conditioning.Params.Scale; declared["scale"] && s != 0 {
+	if declared["steps"] && steps > 0 {
+		params["steps"] = steps
+	}
+	if s := r.Task.Conditioning.Params.Scale; family && declared["scale"] && s != 0 {
 		params["scale"] = s
 	}
-	if k := r.Task.Conditioning.Params.NumSampling; declared["num_sampling"] && k > 0 {
+	if k := r.Task.Conditioning.Params.NumSampling; family && declared["num_sampling"] && k > 0 {
 		params["num_sampling"] = k
 	}
 	for k, v := range given {

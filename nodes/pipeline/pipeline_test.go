@@ -196,15 +196,43 @@ func TestRestartsKeepTheRunWithTheSmallestResidual(t *testing.T) {
 	t.Logf("kept runs: %v", picked)
 }
 
-// A RunSpec with no images, steps or batch is an error, not a silent default.
+// A RunSpec with no images or batch, or negative steps, is an error, not a silent default;
+// Steps 0 means each solver's own default (DPSFamilySteps for the DPS family).
 func TestRunGraphRefusesZeroSizes(t *testing.T) {
 	tk, err := task.Preset("sr4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, spec := range []RunSpec{{Task: tk, Steps: 10, Batch: 1}, {Task: tk, N: 1, Batch: 1}, {Task: tk, N: 1, Steps: 10}, {Task: tk, N: 1, Steps: 10, Batch: 1, Restarts: -1}} {
+	for _, spec := range []RunSpec{{Task: tk, Steps: 10, Batch: 1}, {Task: tk, N: 1, Batch: 1, Steps: -1}, {Task: tk, N: 1, Steps: 10}, {Task: tk, N: 1, Steps: 10, Batch: 1, Restarts: -1}} {
 		if _, err := RunGraph(spec); err == nil || !strings.Contains(err.Error(), "at least") {
 			t.Errorf("RunGraph(%+v): error %v", spec, err)
+		}
+	}
+	for _, c := range []struct {
+		solver string
+		steps  any
+	}{{"", DPSFamilySteps}, {"vanilla", DPSFamilySteps}, {"ddrm", 20}, {"reddiff", 1000}} {
+		spec := RunSpec{Task: tk, N: 1, Batch: 1}
+		sv, err := spec.SolverSpec(c.solver, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, params, err := sv.Solver()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if params["steps"] != c.steps {
+			t.Errorf("solver %q with Steps 0 runs %v steps, want %v", c.solver, params["steps"], c.steps)
+		}
+	}
+	// The preset's scale is DPS's step size: ΠGDM's scale param keeps its own default.
+	for name, want := range map[string]float64{"dps": tk.Conditioning.Params.Scale, "pigdm": 1} {
+		sv, err := RunSpec{Task: tk, N: 1, Batch: 1}.SolverSpec(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, params, _ := sv.Solver(); params["scale"] != want {
+			t.Errorf("%s runs with scale %v, want %v", name, params["scale"], want)
 		}
 	}
 }

@@ -127,6 +127,24 @@ func (s *Schedule) RespaceStride(steps int) (*Schedule, error) {
 	return nil, fmt.Errorf("schedule: no integer stride keeps exactly %d of %d steps (as guided-diffusion requires for ddimN)", steps, T)
 }
 
+// Keep is the schedule restricted to the kept steps (indices into s, increasing, distinct),
+// as Respace builds it: ᾱ kept exactly, β_i = 1 − ᾱ_{t_i}/ᾱ_{t_{i−1}}, and guided-diffusion's
+// posterior quantities. For respacing rules of other codes (e.g. DiffPIR's quadratic one).
+func (s *Schedule) Keep(kept []int) (*Schedule, error) {
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("schedule: no steps kept")
+	}
+	for i, k := range kept {
+		if k < 0 || k >= s.Len() {
+			return nil, fmt.Errorf("schedule: kept step %d is outside [0, %d)", k, s.Len())
+		}
+		if i > 0 && k <= kept[i-1] {
+			return nil, fmt.Errorf("schedule: kept steps must increase, but %d follows %d", k, kept[i-1])
+		}
+	}
+	return s.keep(kept), nil
+}
+
 // keep is the schedule of the kept (sorted, distinct) steps.
 func (s *Schedule) keep(kept []int) *Schedule {
 	n := len(kept)

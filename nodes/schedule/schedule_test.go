@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -239,5 +240,27 @@ func TestRespaceStride(t *testing.T) {
 	}
 	if _, err := base.RespaceStride(300); err == nil {
 		t.Error("300 of 1000 steps: no stride gives it, but RespaceStride accepted it")
+	}
+}
+
+// Keep of the steps Respace keeps is Respace's schedule; unsorted, repeated or out-of-range
+// steps are refused.
+func TestKeepEqualsRespaceAndRefusesBadSteps(t *testing.T) {
+	base := Default()
+	want, err := base.Respace(50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := base.Keep(want.Timesteps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Error("Keep of Respace(50)'s steps differs from Respace(50)")
+	}
+	for _, bad := range [][]int{nil, {3, 2}, {1, 1}, {-1, 4}, {5, 1000}} {
+		if _, err := base.Keep(bad); err == nil {
+			t.Errorf("Keep(%v) accepted", bad)
+		}
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/prior"
 	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"github.com/dpsflow/dpsflow/nodes/solver"
+	"github.com/dpsflow/dpsflow/nodes/solver/diffusion"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -48,30 +48,9 @@ var (
 		Doc: "conjugate-gradient steps of the data step, for operators with an adjoint but no data-prox"}
 )
 
-// checkDataStep refuses operators whose data step cannot be taken.
-func checkDataStep(op operator.Operator) error {
-	if operator.Has(op, operator.CapDataProx) || operator.Has(op, operator.CapAdjoint) {
-		return nil
-	}
-	has := "—"
-	if caps := operator.Capabilities(op); len(caps) > 0 {
-		s := make([]string, len(caps))
-		for i, c := range caps {
-			s[i] = string(c)
-		}
-		has = strings.Join(s, ", ")
-	}
-	return fmt.Errorf("needs the operator's %s or, for a conjugate-gradient data step, its %s; %s offers neither (it has: %s)",
-		operator.CapDataProx, operator.CapAdjoint, op.Name(), has)
-}
-
 // dataProx is argmin_x ½‖A x − y‖² + (ρ/2)‖x − v‖².
 func dataProx(op operator.Operator, v, y *graph.Node, rho float64, cgIters int) *graph.Node {
-	r := graph.Scalar(v.Graph(), v.DType(), rho)
-	if operator.Has(op, operator.CapDataProx) {
-		return op.(operator.DataProxer).ProxData(v, y, r)
-	}
-	return operator.ProxDataCG(op.(operator.Linear), v, y, r, cgIters)
+	return operator.ProxDataOrCG(op, v, y, graph.Scalar(v.Graph(), v.DType(), rho), cgIters)
 }
 
 // start is the initial x = z: the data step from zero, argmin ½‖Ax − y‖² + (ρ/2)‖x‖², a
@@ -101,7 +80,7 @@ func prepare(p *solver.Problem, s spec) (solver.Run, error) {
 	if s.iters < 1 {
 		return nil, fmt.Errorf("solver %s: iters must be ≥ 1, got %d", s.name, s.iters)
 	}
-	if err := checkDataStep(p.Operator); err != nil {
+	if err := operator.CheckDataStep(p.Operator); err != nil {
 		return nil, fmt.Errorf("solver %s: %w", s.name, err)
 	}
 	op, nm, shape := p.Operator, p.Noise, p.XShape
@@ -215,7 +194,7 @@ func (tvSolver) Info() solver.Info {
 }
 
 func (tvSolver) CheckProblem(p *solver.Problem, _ solver.Params) error {
-	return checkDataStep(p.Operator)
+	return operator.CheckDataStep(p.Operator)
 }
 
 func (s tvSolver) Prepare(p *solver.Problem, params solver.Params) (solver.Run, error) {
@@ -252,7 +231,7 @@ func (s pnpSolver) Info() solver.Info {
 }
 
 func (pnpSolver) CheckProblem(p *solver.Problem, _ solver.Params) error {
-	return checkDataStep(p.Operator)
+	return operator.CheckDataStep(p.Operator)
 }
 
 func (s pnpSolver) Prepare(p *solver.Problem, params solver.Params) (solver.Run, error) {
@@ -292,13 +271,7 @@ func (s pnpSolver) Prepare(p *solver.Problem, params solver.Params) (solver.Run,
 // TweedieStep is the index into sched whose noise level √((1−ᾱ)/ᾱ) (that of x_t/√ᾱ) is
 // nearest sigma: the step pnp-admm's Tweedie denoiser runs the prior at.
 func TweedieStep(sched *schedule.Schedule, sigma float64) int {
-	best, bestD := 0, math.Inf(1)
-	for i, a := range sched.AlphaBars {
-		if d := math.Abs(math.Sqrt((1-a)/a) - sigma); d < bestD {
-			best, bestD = i, d
-		}
-	}
-	return best
+	return diffusion.NearestStep(sched, sigma)
 }
 
 // tweedieDenoise is E[x0 | x_t = √ᾱ v] by Tweedie's formula: v is x0 plus Gaussian noise of
