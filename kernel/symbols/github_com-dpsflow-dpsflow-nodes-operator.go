@@ -29,6 +29,7 @@ func init() {
 		"Has":                      reflect.ValueOf(operator.Has),
 		"ImageSeed":                reflect.ValueOf(operator.ImageSeed),
 		"Masks":                    reflect.ValueOf(operator.Masks),
+		"Matrix":                   reflect.ValueOf(operator.Matrix),
 		"MotionKernel":             reflect.ValueOf(operator.MotionKernel),
 		"New":                      reflect.ValueOf(operator.New),
 		"NewAvgPoolSR":             reflect.ValueOf(operator.NewAvgPoolSR),

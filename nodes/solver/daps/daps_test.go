@@ -2,6 +2,7 @@ package daps
 
 import (
 	"context"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -540,29 +541,15 @@ func TestLinearGaussian(t *testing.T) {
 func TestResume(t *testing.T) {
 	tc := newToy(t, 3, 0.05)
 	s := New()
-	whole, err := solver.Solve(context.Background(), s, tc.p, exactParams, 9, solver.Hooks{})
+	params, err := solver.Resolve(s, exactParams)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var saved *solver.State
-	if _, err := solver.Solve(context.Background(), s, tc.p, exactParams, 9, solver.Hooks{CheckpointEvery: 8, Checkpoint: func(st solver.State) error {
-		if saved == nil {
-			saved = &st
-		}
-		return nil
-	}}); err != nil || saved == nil || saved.Done != 8 {
-		t.Fatalf("checkpoint: %v %+v", err, saved)
-	}
-	resumed, err := solver.Solve(context.Background(), s, tc.p, exactParams, 9, solver.Hooks{Resume: saved})
+	run, err := s.Prepare(tc.p, params)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := tensors.MustCopyFlatData[float64](whole.X), tensors.MustCopyFlatData[float64](resumed.X)
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			t.Fatalf("value %d: whole %v, resumed %v", i, a[i], b[i])
-		}
-	}
+	whole := solvertest.CheckResume(t, run, tc.p.Y, 9, 8)
 	if whole.NFE != 20*5 || len(whole.Distances) != 3 {
 		t.Errorf("NFE %d (want 100), %d distances", whole.NFE, len(whole.Distances))
 	}

@@ -2,6 +2,7 @@ package ddrm
 
 import (
 	"context"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"strings"
 	"testing"
@@ -17,7 +18,6 @@ import (
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"gonum.org/v1/gonum/mat"
@@ -81,28 +81,11 @@ func toyProblem(t *testing.T, be backends.Backend, mean, vars []float64, op oper
 // (not from the SVD).
 func denseA(t *testing.T, be backends.Backend, op operator.Operator) [][]float64 {
 	t.Helper()
-	eye := make([]float64, dim*dim)
-	for i := range dim {
-		eye[i*dim+i] = 1
-	}
-	exec, err := graph.NewExec(be, func(x *graph.Node) *graph.Node { return op.Apply(x) })
+	a, err := operator.Matrix(be, op, 1, 4, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(eye, dim, 1, 4, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols := tensors.MustCopyFlatData[float64](out)
-	m := len(cols) / dim
-	A := make([][]float64, m)
-	for i := range A {
-		A[i] = make([]float64, dim)
-		for j := range dim {
-			A[i][j] = cols[j*m+i]
-		}
-	}
-	return A
+	return a
 }
 
 func mulVec(A [][]float64, x []float64) []float64 {
@@ -605,31 +588,9 @@ func TestResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := run.Solve(context.Background(), p.Y, 3, solver.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := solvertest.CheckResume(t, run, p.Y, 3, 8)
 	if whole.NFE != DefaultSteps || len(whole.Distances) != 3 {
 		t.Errorf("NFE %d, %d distances; want %d, 3", whole.NFE, len(whole.Distances), DefaultSteps)
-	}
-	var saved *solver.State
-	if _, err := run.Solve(context.Background(), p.Y, 3, solver.Hooks{CheckpointEvery: 8, Checkpoint: func(s solver.State) error {
-		if saved == nil {
-			saved = &s
-		}
-		return nil
-	}}); err != nil || saved == nil || saved.Done != 8 {
-		t.Fatalf("checkpoint: %v %+v", err, saved)
-	}
-	resumed, err := run.Solve(context.Background(), p.Y, 3, solver.Hooks{Resume: saved})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := tensors.MustCopyFlatData[float64](whole.X), tensors.MustCopyFlatData[float64](resumed.X)
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			t.Fatalf("value %d: whole %v, resumed %v", i, a[i], b[i])
-		}
 	}
 }
 

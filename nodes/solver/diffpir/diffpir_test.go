@@ -2,10 +2,10 @@ package diffpir
 
 import (
 	"context"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/guidance"
@@ -15,29 +15,14 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/sampler"
 	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"github.com/dpsflow/dpsflow/nodes/solver"
-	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"gonum.org/v1/gonum/mat"
 )
 
-var (
-	beOnce sync.Once
-	be     backends.Backend
-	beErr  error
-)
-
-func backend(t testing.TB) backends.Backend {
-	t.Helper()
-	beOnce.Do(func() { be, beErr = xla.New("embedded") })
-	if beErr != nil {
-		t.Fatal(beErr)
-	}
-	return be
-}
+func backend(t testing.TB) backends.Backend { return solvertest.Backend(t) }
 
 // The toy prior: one Gaussian on [1, 4, 4] with per-pixel means and variances.
 var (
@@ -107,22 +92,13 @@ func problem(t testing.TB, op operator.Operator, sigma float64, b int, ys [][]fl
 // dense is A as an m×16 matrix, built by applying op to the 16 unit images in one batch.
 func dense(t testing.TB, op operator.Operator) *mat.Dense {
 	t.Helper()
-	const n = 16
-	eye := make([]float64, n*n)
-	for i := range n {
-		eye[i*n+i] = 1
-	}
-	exec, err := graph.NewExec(backend(t), op.Apply)
+	rows, err := operator.Matrix(backend(t), op, 1, 4, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols := tensors.MustCopyFlatData[float64](exec.MustExec(tensors.FromFlatDataAndDimensions(eye, n, 1, 4, 4))[0])
-	m := len(cols) / n
-	a := mat.NewDense(m, n, nil)
-	for i := range n {
-		for j := range m {
-			a.Set(j, i, cols[i*m+j])
-		}
+	a := mat.NewDense(len(rows), 16, nil)
+	for i, r := range rows {
+		a.SetRow(i, r)
 	}
 	return a
 }
@@ -445,24 +421,16 @@ func TestResume(t *testing.T) {
 	a := dense(t, op)
 	p := problem(t, op, 0.05, 3, [][]float64{measure(a, 0.05, 8)})
 	params := map[string]any{"steps": 15, "zeta": 0.5}
-	whole := solve(t, New(), p, params, 3, solver.Hooks{})
-	var saved *solver.State
-	solve(t, New(), p, params, 3, solver.Hooks{CheckpointEvery: 6, Checkpoint: func(s solver.State) error {
-		if saved == nil {
-			saved = &s
-		}
-		return nil
-	}})
-	if saved == nil || saved.Done != 6 {
-		t.Fatalf("checkpoint: %+v", saved)
+	resolved, err := solver.Resolve(New(), params)
+	if err != nil {
+		t.Fatal(err)
 	}
-	resumed := solve(t, New(), p, params, 3, solver.Hooks{Resume: saved})
-	wa, wb := tensors.MustCopyFlatData[float64](whole.X), tensors.MustCopyFlatData[float64](resumed.X)
-	for i := range wa {
-		if math.Float64bits(wa[i]) != math.Float64bits(wb[i]) {
-			t.Fatalf("value %d: whole %v, resumed %v", i, wa[i], wb[i])
-		}
+	run, err := New().Prepare(p, resolved)
+	if err != nil {
+		t.Fatal(err)
 	}
+	whole := solvertest.CheckResume(t, run, p.Y, 3, 6)
+	wa := tensors.MustCopyFlatData[float64](whole.X)
 	// A different seed gives a different run (ζ > 0 draws noise), so the check can fail.
 	other := solve(t, New(), p, params, 4, solver.Hooks{})
 	if slices.Equal(wa, tensors.MustCopyFlatData[float64](other.X)) {

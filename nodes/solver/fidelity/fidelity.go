@@ -54,7 +54,7 @@ func NewGaussian(backend backends.Backend, n int, seed uint64) (*Gaussian, error
 	if err != nil {
 		return nil, err
 	}
-	a, err := matrixOf(backend, op, shapes.Make(dtypes.Float64, 1, 1, 4, 4))
+	a, err := operator.Matrix(backend, op, 1, 4, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -444,33 +444,4 @@ func moments(samples [][]float64) ([]float64, [][]float64) {
 		}
 	}
 	return m, c
-}
-
-// matrixOf is the matrix of the linear op for one sample of shape x ([1, …]): column j is
-// A applied to the j-th unit vector.
-func matrixOf(backend backends.Backend, op operator.Operator, x shapes.Shape) ([][]float64, error) {
-	dim := x.Size()
-	basis := make([]float64, dim*dim)
-	for j := range dim {
-		basis[j*dim+j] = 1
-	}
-	dims := append([]int{dim}, x.Dimensions[1:]...)
-	exec, err := graph.NewExec(backend, func(e *graph.Node) *graph.Node { return op.Apply(e) })
-	if err != nil {
-		return nil, err
-	}
-	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(basis, dims...))
-	if err != nil {
-		return nil, fmt.Errorf("the matrix of %s: %w", op.Name(), err)
-	}
-	cols := tensors.MustCopyFlatData[float64](out)
-	m := len(cols) / dim
-	a := make([][]float64, m)
-	for r := range a {
-		a[r] = make([]float64, dim)
-		for c := range dim {
-			a[r][c] = cols[c*m+r]
-		}
-	}
-	return a, nil
 }

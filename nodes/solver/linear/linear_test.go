@@ -41,24 +41,9 @@ func backend(t testing.TB) backends.Backend {
 // op to the n basis images in one batch.
 func dense(t *testing.T, op operator.Operator, c, h, w int) [][]float64 {
 	t.Helper()
-	n := c * h * w
-	eye := make([]float64, n*n)
-	for i := range n {
-		eye[i*n+i] = 1
-	}
-	exec, err := graph.NewExec(backend(t), op.Apply)
+	a, err := operator.Matrix(backend(t), op, c, h, w)
 	if err != nil {
 		t.Fatal(err)
-	}
-	out := exec.MustExec(tensors.FromFlatDataAndDimensions(eye, n, c, h, w))[0]
-	cols := tensors.MustCopyFlatData[float64](out) // row i is A e_i
-	m := len(cols) / n
-	a := make([][]float64, m)
-	for j := range m {
-		a[j] = make([]float64, n)
-		for i := range n {
-			a[j][i] = cols[i*m+j]
-		}
 	}
 	return a
 }

@@ -2,6 +2,7 @@ package pigdm
 
 import (
 	"context"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -594,29 +595,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := run.Solve(context.Background(), p.Y, 9, solver.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var saved *solver.State
-	if _, err := run.Solve(context.Background(), p.Y, 9, solver.Hooks{CheckpointEvery: 8, Checkpoint: func(s solver.State) error {
-		if saved == nil {
-			saved = &s
-		}
-		return nil
-	}}); err != nil || saved == nil || saved.Done != 8 {
-		t.Fatalf("checkpoint: %v %+v", err, saved)
-	}
-	resumed, err := run.Solve(context.Background(), p.Y, 9, solver.Hooks{Resume: saved})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := tensors.MustCopyFlatData[float64](whole.X), tensors.MustCopyFlatData[float64](resumed.X)
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			t.Fatalf("value %d: whole %v, resumed %v", i, a[i], b[i])
-		}
-	}
+	whole := solvertest.CheckResume(t, run, p.Y, 9, 8)
 	if whole.NFE != 20 || len(whole.Distances) != 2 {
 		t.Errorf("NFE %d, %d distances", whole.NFE, len(whole.Distances))
 	}

@@ -3,9 +3,9 @@ package reddiff
 import (
 	"context"
 	"errors"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/noise"
@@ -15,7 +15,6 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/solver/diffusion"
 	"github.com/dpsflow/dpsflow/nodes/solver/fidelity"
-	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -24,20 +23,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-var (
-	beOnce sync.Once
-	be     backends.Backend
-	beErr  error
-)
-
-func backend(t testing.TB) backends.Backend {
-	t.Helper()
-	beOnce.Do(func() { be, beErr = xla.New("embedded") })
-	if beErr != nil {
-		t.Fatal(beErr)
-	}
-	return be
-}
+func backend(t testing.TB) backends.Backend { return solvertest.Backend(t) }
 
 // The toy: a single Gaussian N(m_p, diag(s²)) on 1×4×4 images, ×2 average pooling, σ = 0.05.
 var (
@@ -423,12 +409,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := tensors.MustCopyFlatData[float64](whole.X), tensors.MustCopyFlatData[float64](resumed.X)
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			t.Fatalf("value %d: whole %v, resumed %v", i, a[i], b[i])
-		}
-	}
+	solvertest.SameBits(t, "resumed", resumed.X, whole.X)
 	if whole.NFE != 20 {
 		t.Errorf("NFE %d, want 20", whole.NFE)
 	}
