@@ -210,7 +210,7 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	if f.scale != 0 && s.Solver != "" {
 		// --scale is the task's guidance scale, which only the DPS family takes.
 		if sv, err := solver.Lookup(s.Solver); err == nil {
-			if _, family := dps.SamplerConfig(sv, nil); !family {
+			if !dps.InFamily(sv) {
 				return s, fmt.Errorf("--scale is the DPS family's guidance scale; for %s give --param NAME=VALUE (see 'dpsflow solvers')", sv.Info().Name)
 			}
 		}

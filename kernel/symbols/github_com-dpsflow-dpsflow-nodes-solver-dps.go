@@ -11,6 +11,7 @@ func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/solver/dps/dps"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"FromConfig":    reflect.ValueOf(dps.FromConfig),
+		"InFamily":      reflect.ValueOf(dps.InFamily),
 		"SamplerConfig": reflect.ValueOf(dps.SamplerConfig),
 		"Solvers":       reflect.ValueOf(dps.Solvers),
 	}

@@ -146,7 +146,7 @@ func (r RunSpec) SolverSpec(name string, given map[string]any) (SolverSpec, erro
 	}
 	// The task's conditioning params are the DPS family's (the reference's task YAML): other
 	// solvers' params of the same name (ΠGDM's scale) mean something else.
-	_, family := dps.SamplerConfig(sv, nil)
+	family := dps.InFamily(sv)
 	steps := r.Steps
 	if family && steps == 0 {
 		steps = DPSFamilySteps

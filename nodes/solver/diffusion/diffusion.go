@@ -192,7 +192,6 @@ func Prepare(sp Spec) (solver.Run, error) {
 		return nil, fmt.Errorf("solver %s: %w", sp.Name, err)
 	}
 	r.yShape = y0
-	auxShape := func(int) shapes.Shape { return p.XShape }
 	// The state is [X, RNG, aux…]; the step also returns estimate, distances, finite.
 	r.init, err = mlctx.NewExec(p.Backend, ctx, func(_ *mlctx.Context, in []*Node) []*Node {
 		rng, y := in[0], in[1]
@@ -208,8 +207,8 @@ func Prepare(sp Spec) (solver.Run, error) {
 			panic(fmt.Errorf("solver %s: Init returned %d aux tensors, want %d", sp.Name, len(aux), sp.Aux))
 		}
 		for i, a := range aux {
-			if !a.Shape().Equal(auxShape(i)) {
-				panic(fmt.Errorf("solver %s: Init's aux %d has shape %s, want %s", sp.Name, i, a.Shape(), auxShape(i)))
+			if !a.Shape().Equal(p.XShape) {
+				panic(fmt.Errorf("solver %s: Init's aux %d has shape %s, want %s", sp.Name, i, a.Shape(), p.XShape))
 			}
 		}
 		return append([]*Node{x, st.rng}, aux...)
@@ -230,14 +229,14 @@ func Prepare(sp Spec) (solver.Run, error) {
 		}
 		est = StopGradient(est)
 		dist := StopGradient(p.Noise.Distance(y, p.Operator.Apply(est)))
-		flat := []*Node{Reshape(out.X, -1)}
+		// One flag for the whole next state, reduced per tensor (no copy of the state).
+		finite := ReduceLogicalAnd(IsFinite(out.X))
 		for i, a := range out.Aux {
-			if !a.Shape().Equal(auxShape(i)) {
-				panic(fmt.Errorf("solver %s: aux %d has shape %s, want %s", sp.Name, i, a.Shape(), auxShape(i)))
+			if !a.Shape().Equal(p.XShape) {
+				panic(fmt.Errorf("solver %s: aux %d has shape %s, want %s", sp.Name, i, a.Shape(), p.XShape))
 			}
-			flat = append(flat, Reshape(a, -1))
+			finite = LogicalAnd(finite, ReduceLogicalAnd(IsFinite(a)))
 		}
-		finite := LogicalNot(ReduceLogicalOr(LogicalNot(IsFinite(Concatenate(flat, 0)))))
 		outs := []*Node{StopGradient(out.X), st.rng, est, dist, finite}
 		for _, a := range out.Aux {
 			outs = append(outs, StopGradient(a))
@@ -247,17 +246,15 @@ func Prepare(sp Spec) (solver.Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("solver %s: %w", sp.Name, err)
 	}
-	r.auxShape = auxShape
 	return r, nil
 }
 
 type run struct {
-	sp       Spec
-	backend  backends.Backend
-	yShape   shapes.Shape
-	auxShape func(int) shapes.Shape
-	init     *mlctx.Exec
-	step     *mlctx.Exec
+	sp      Spec
+	backend backends.Backend
+	yShape  shapes.Shape
+	init    *mlctx.Exec
+	step    *mlctx.Exec
 }
 
 func (r *run) Solve(ctx context.Context, y *tensors.Tensor, seed uint64, h solver.Hooks) (*solver.Result, error) {
@@ -300,8 +297,8 @@ func (it *iteration) Start(seed uint64, resume *solver.State) (solver.State, err
 			return solver.State{}, fmt.Errorf("the resume state has %d aux tensors, %s carries %d", len(resume.Aux), sp.Name, sp.Aux)
 		}
 		for i, a := range resume.Aux {
-			if a == nil || !a.Shape().Equal(it.r.auxShape(i)) {
-				return solver.State{}, fmt.Errorf("the resume state's aux tensor %d does not have shape %s", i, it.r.auxShape(i))
+			if a == nil || !a.Shape().Equal(it.r.sp.Problem.XShape) {
+				return solver.State{}, fmt.Errorf("the resume state's aux tensor %d does not have shape %s", i, it.r.sp.Problem.XShape)
 			}
 		}
 		return solver.OnBackend(*resume, it.r.backend)

@@ -2,48 +2,21 @@ package diffusion_test
 
 import (
 	"context"
+	"errors"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/guidance"
-	"github.com/dpsflow/dpsflow/nodes/noise"
-	"github.com/dpsflow/dpsflow/nodes/operator"
-	"github.com/dpsflow/dpsflow/nodes/prior"
 	"github.com/dpsflow/dpsflow/nodes/sampler"
-	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"github.com/dpsflow/dpsflow/nodes/solver"
 	"github.com/dpsflow/dpsflow/nodes/solver/diffusion"
-	"github.com/dpsflow/dpsflow/xla"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-func problem(t *testing.T) *solver.Problem {
-	t.Helper()
-	be, err := xla.New("embedded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched := schedule.Default()
-	mean, vars := make([]float64, 16), make([]float64, 16)
-	for i := range mean {
-		mean[i], vars[i] = 0.3*math.Sin(float64(i)), 0.2
-	}
-	gmm, err := prior.NewGaussianMixture(sched, []float64{1}, [][]float64{mean}, [][]float64{vars}, []int{1, 4, 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, _ := operator.NewAvgPoolSR(2)
-	nm, _ := noise.NewGaussian(0.05)
-	y := make([]float64, 3*4)
-	for i := range y {
-		y[i] = 0.1 * float64(i%5)
-	}
-	return &solver.Problem{Prior: gmm, Schedule: sched, Operator: op, Noise: nm, Backend: be,
-		Y: tensors.FromFlatDataAndDimensions(y, 3, 1, 2, 2), XShape: shapes.Make(dtypes.Float64, 3, 1, 4, 4)}
-}
+// problem is solvertest's: 3 samples of a 1×4×4 Gaussian prior under 2× average-pool SR.
+func problem(t *testing.T) *solver.Problem { return solvertest.SRProblem(t) }
 
 // ddim is deterministic DDIM (η = 0) written on the driver, with one aux tensor that counts
 // the steps, to exercise Aux and resume.
@@ -124,7 +97,11 @@ func TestDriverResumes(t *testing.T) {
 	if c := tensors.MustCopyFlatData[float64](saved.Aux[0]); c[0] != 8 {
 		t.Errorf("aux counter at the checkpoint is %v, want 8", c[0])
 	}
-	resumed, err := run.Solve(context.Background(), p.Y, 3, solver.Hooks{Resume: saved})
+	resumed, err := run.Solve(context.Background(), p.Y, 3, solver.Hooks{Resume: saved, Progress: func(done, _ int, _ []float64) {
+		if done <= 8 {
+			t.Errorf("the resumed run reports step %d; it should start after the checkpoint's 8", done)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,5 +149,36 @@ func TestStepWithReplaysDraws(t *testing.T) {
 	}
 	if _, _, _, err := run.(diffusion.Stepper).StepWith(1, x, nil, p.Y, []*tensors.Tensor{nt}); err == nil {
 		t.Error("a step with a missing draw ran")
+	}
+}
+
+// A step that leaves the state non-finite — in x or only in an aux tensor — stops the run
+// with a DivergedError naming the step and its diffusion timestep.
+func TestDriverStopsOnDivergence(t *testing.T) {
+	p := problem(t)
+	for _, inAux := range []bool{false, true} {
+		run, err := diffusion.Prepare(diffusion.Spec{Name: "blows-up", Problem: p, Steps: 6, Timesteps: []int{50, 40, 30, 20, 10, 0}, Aux: 1,
+			Init: func(s *diffusion.Start) (*Node, []*Node) {
+				return s.Normal(p.XShape), []*Node{Zeros(s.Y.Graph(), p.XShape)}
+			},
+			Step: func(s *diffusion.Step) diffusion.Out {
+				// 1/(k − 3): +Inf at loop step 3.
+				bad := Inverse(ConvertDType(AddScalar(s.K, -3), s.X.DType()))
+				x, aux := s.X, AddScalar(s.Aux[0], 1)
+				if inAux {
+					aux = Add(aux, bad)
+				} else {
+					x = Add(x, bad)
+				}
+				return diffusion.Out{X: x, Aux: []*Node{aux}}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = run.Solve(context.Background(), p.Y, 1, solver.Hooks{})
+		var div *solver.DivergedError
+		if !errors.As(err, &div) || div.Step != 3 || div.Timestep != 20 {
+			t.Errorf("non-finite in aux %v: %v (%+v)", inAux, err, div)
+		}
 	}
 }

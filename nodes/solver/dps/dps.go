@@ -108,6 +108,10 @@ func (f family) Prepare(p *solver.Problem, params solver.Params) (solver.Run, er
 	return FromConfig(f.info.Name, f.SamplerConfig(params)).Prepare(p, nil)
 }
 
+// InFamily says whether s is one of the DPS family (Solvers): the solvers the reference task
+// YAML's conditioning params (scale, num_sampling) and the runs' 100 steps are meant for.
+func InFamily(s solver.Solver) bool { _, ok := s.(family); return ok }
+
 // SamplerConfig is the sampler configuration of a DPS-family solver s with resolved params;
 // false when s is not one.
 func SamplerConfig(s solver.Solver, params solver.Params) (sampler.Config, bool) {

@@ -2,53 +2,21 @@ package dps_test
 
 import (
 	"context"
+	"github.com/dpsflow/dpsflow/nodes/solver/solvertest"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/dpsflow/dpsflow/nodes/guidance"
-	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
-	"github.com/dpsflow/dpsflow/nodes/prior"
 	"github.com/dpsflow/dpsflow/nodes/sampler"
-	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"github.com/dpsflow/dpsflow/nodes/solver"
-	_ "github.com/dpsflow/dpsflow/nodes/solver/dps"
-	"github.com/dpsflow/dpsflow/xla"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/dpsflow/dpsflow/nodes/solver/dps"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// problem is 3 samples of a 1×4×4 Gaussian-mixture prior under 2× average-pool SR.
-func problem(t *testing.T) *solver.Problem {
-	t.Helper()
-	be, err := xla.New("embedded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched := schedule.Default()
-	mean := make([]float64, 16)
-	vars := make([]float64, 16)
-	for i := range mean {
-		mean[i], vars[i] = 0.3*math.Sin(float64(i)), 0.2
-	}
-	gmm, err := prior.NewGaussianMixture(sched, []float64{1}, [][]float64{mean}, [][]float64{vars}, []int{1, 4, 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := operator.NewAvgPoolSR(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nm, _ := noise.NewGaussian(0.05)
-	y := make([]float64, 3*4)
-	for i := range y {
-		y[i] = 0.1 * float64(i%5)
-	}
-	return &solver.Problem{Prior: gmm, Schedule: sched, Operator: op, Noise: nm, Backend: be,
-		Y: tensors.FromFlatDataAndDimensions(y, 3, 1, 2, 2), XShape: shapes.Make(dtypes.Float64, 3, 1, 4, 4)}
-}
+// problem is solvertest's: 3 samples of a 1×4×4 Gaussian prior under 2× average-pool SR.
+func problem(t *testing.T) *solver.Problem { return solvertest.SRProblem(t) }
 
 // Each family member through the registry is exactly the sampler it stands for, and the
 // old method names select the same solvers.
@@ -108,5 +76,17 @@ func TestProjectionSolversRefuseOperatorsWithout(t *testing.T) {
 	s, _ := solver.Lookup("dps")
 	if err := solver.Check(s, p, nil); err != nil {
 		t.Errorf("dps on phase retrieval: %v", err)
+	}
+}
+
+// InFamily is true for the five family members and false for a solver made of a config.
+func TestInFamily(t *testing.T) {
+	for _, s := range dps.Solvers() {
+		if !dps.InFamily(s) {
+			t.Errorf("%s is not in the family", s.Info().Name)
+		}
+	}
+	if dps.InFamily(dps.FromConfig("mine", sampler.Config{})) {
+		t.Error("a FromConfig solver is in the family")
 	}
 }
