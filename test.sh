@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command. Installs what the tests need from Debian when it is missing
-# (gcc for cgo and test plugins; NumPy, PyTorch and scikit-image, which serve as independent
+# (gcc for cgo and test plugins; NumPy, SciPy, PyTorch and scikit-image, which serve as independent
 # references in cross-checks; Jupyter for the kernel's conformance suite and the notebooks),
 # then runs every Go test. Extra arguments go to `go test`.
 set -euo pipefail
@@ -12,6 +12,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
 /usr/bin/python3 -c 'import skimage' >/dev/null 2>&1 || need+=(python3-skimage)
+/usr/bin/python3 -c 'import scipy' >/dev/null 2>&1 || need+=(python3-scipy)
 # Jupyter, to run the kernel's conformance suite and execute the notebooks.
 /usr/bin/python3 -c 'import jupyter_kernel_test, nbclient, nbconvert' >/dev/null 2>&1 ||
   need+=(jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-zmq python3-jupyter-kernel-test)

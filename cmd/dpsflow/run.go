@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -101,7 +100,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := prepareOutDir(spec.Out, yamlData); err != nil {
+	if err := prepareOutDir(spec.Out, "run.yaml", yamlData); err != nil {
 		return usageError{err}
 	}
 	runYAML := filepath.Join(spec.Out, "run.yaml")
@@ -272,23 +271,8 @@ func (f *runFlags) applyDiffusionConfig(s *pipeline.RunSpec) error {
 // overrideTask applies --noise and --scale.
 func (f *runFlags) overrideTask(t *task.Config) error {
 	if f.noise != "" {
-		name, val, ok := strings.Cut(f.noise, ":")
-		val, form, _ := strings.Cut(val, ":")
-		form, floorText, hasFloor := strings.Cut(form, ":")
-		v, err := strconv.ParseFloat(val, 64)
-		floor := 0.0
-		if err == nil && hasFloor {
-			floor, err = strconv.ParseFloat(floorText, 64)
-		}
-		if !ok || err != nil || (name != "gaussian" && name != "poisson") || (name == "gaussian" && form != "") {
-			return fmt.Errorf("--noise %q: want gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]]", f.noise)
-		}
-		n := &t.Measurement.Noise
-		n.Name, n.Sigma, n.Rate, n.Form, n.Floor = name, 0, 0, "", 0
-		if name == "gaussian" {
-			n.Sigma = v
-		} else {
-			n.Rate, n.Form, n.Floor = v, form, floor
+		if err := t.SetNoise(f.noise); err != nil {
+			return fmt.Errorf("--noise: %w", err)
 		}
 	}
 	if _, err := t.Noise(); err != nil {
@@ -300,26 +284,33 @@ func (f *runFlags) overrideTask(t *task.Config) error {
 	return nil
 }
 
-// prepareOutDir accepts a new or empty folder, or one that holds this very run (same
-// run.yaml: the run resumes); anything else is an error, so nothing is overwritten.
-func prepareOutDir(dir string, runYAML []byte) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return os.MkdirAll(dir, 0o755)
-	case err != nil:
-		return fmt.Errorf("--out: %w", err)
-	case len(entries) == 0:
-		return nil
+// prepareOutDir accepts a new or empty folder, or one that holds this very run (the same
+// DAG in its dagFile, run.yaml or table.yaml: the run resumes); anything else is an error,
+// so nothing is overwritten.
+func prepareOutDir(dir, dagFile string, dagYAML []byte) error {
+	if empty, err := newOrEmpty(dir); empty || err != nil {
+		return err
 	}
-	old, err := os.ReadFile(filepath.Join(dir, "run.yaml"))
+	old, err := os.ReadFile(filepath.Join(dir, dagFile))
 	if err != nil {
 		return fmt.Errorf("--out %s exists and holds other files; give a new or empty folder", dir)
 	}
-	if !bytes.Equal(old, runYAML) {
-		return fmt.Errorf("--out %s holds another run (its run.yaml differs from this one's); give a new folder, or rerun that one with 'dpsflow dag run %s'", dir, filepath.Join(dir, "run.yaml"))
+	if !bytes.Equal(old, dagYAML) {
+		return fmt.Errorf("--out %s holds another run (its %s differs from this one's); give a new folder, or rerun that one with 'dpsflow dag run %s'", dir, dagFile, filepath.Join(dir, dagFile))
 	}
 	return nil
+}
+
+// newOrEmpty makes dir when it does not exist and says whether it is new or empty.
+func newOrEmpty(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return true, os.MkdirAll(dir, 0o755)
+	case err != nil:
+		return false, fmt.Errorf("--out: %w", err)
+	}
+	return len(entries) == 0, nil
 }
 
 // cacheDirFor is where the results of a DAG file's nodes are kept: beside it, so that

@@ -85,6 +85,21 @@ func ExecuteAll(specs ...pipeline.RunSpec) []*pipeline.Outcome {
 	return outs
 }
 
+// Table runs a table spec (pipeline.ParseTableSpec: tasks × solvers and their metrics) as
+// `dpsflow table` does, under the running cell's context and with every run cached in
+// CacheDir(), and returns the table (its Markdown, rows and per-task grids). It panics on
+// error, which makes the error the cell's.
+func Table(spec *pipeline.TableSpec) *pipeline.Table {
+	plan, err := pipeline.PlanTable(spec)
+	if err == nil {
+		var t *pipeline.Table
+		if t, err = pipeline.RunTable(Context(), plan, CacheDir(), nil); err == nil {
+			return t
+		}
+	}
+	panic(fmt.Errorf("nb.Table: %w", err))
+}
+
 // Interrupted reports whether the running cell was interrupted, for long loops.
 func Interrupted() bool { return hook.Context().Err() != nil }
 

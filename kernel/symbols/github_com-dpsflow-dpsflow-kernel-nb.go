@@ -25,6 +25,7 @@ func init() {
 		"Run2":        reflect.ValueOf(nb.Run2),
 		"Scalar":      reflect.ValueOf(nb.Scalar),
 		"SetBackend":  reflect.ValueOf(nb.SetBackend),
+		"Table":       reflect.ValueOf(nb.Table),
 		"Tensor":      reflect.ValueOf(nb.Tensor),
 		"Tensor64":    reflect.ValueOf(nb.Tensor64),
 		"Value":       reflect.ValueOf(nb.Value),

@@ -13,8 +13,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// Read reads a checkpoint file, telling the format from its content: a zip archive is read
-// as a PyTorch checkpoint (ReadPyTorch), a file starting with a plausible safetensors header
+// Read reads a checkpoint file, telling the format from its content: a zip archive or a
+// legacy torch.save stream is read as a PyTorch checkpoint (ReadPyTorch), a file starting
+// with a plausible safetensors header
 // as safetensors (ReadSafetensors, metadata dropped). Anything else is an error naming the
 // file.
 func Read(path string) (map[string]*tensors.Tensor, error) {
@@ -30,7 +31,7 @@ func Read(path string) (map[string]*tensors.Tensor, error) {
 		ts, _, err := ReadSafetensors(path)
 		return ts, err
 	}
-	return nil, fmt.Errorf("checkpoint: %s: neither a PyTorch zip checkpoint nor a safetensors file", path)
+	return nil, fmt.Errorf("checkpoint: %s: neither a PyTorch checkpoint (zip or legacy torch.save) nor a safetensors file", path)
 }
 
 // looksLikeSafetensors: an 8-byte little-endian header length within limits, then '{'.

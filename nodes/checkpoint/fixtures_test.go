@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"math"
@@ -107,7 +108,8 @@ func compareWithExpected(t *testing.T, file string, got map[string]*tensors.Tens
 
 func TestReadPyTorchFixtures(t *testing.T) {
 	exp := loadExpected(t)
-	for _, file := range []string{"plain.pt", "nested.pt", "mixed.pt", "ema.pt"} {
+	for _, file := range []string{"plain.pt", "nested.pt", "mixed.pt", "ema.pt",
+		"legacy_plain.pt", "legacy_nested.pt", "legacy_mixed.pt", "legacy_py2.pt"} {
 		t.Run(file, func(t *testing.T) {
 			path := filepath.Join(fixtureDir, file)
 			got, err := ReadPyTorch(path)
@@ -148,18 +150,54 @@ func TestReadSafetensorsFixture(t *testing.T) {
 // silently losing what the tests are meant to cover).
 func TestFixtureCoverage(t *testing.T) {
 	exp := loadExpected(t)
-	mixed := exp["mixed.pt"]
-	for _, name := range []string{"half", "half_t", "bf16", "double", "transposed", "sliced", "permuted",
-		"expanded", "shared_a", "shared_b", "shared_c", "scalar", "empty", "int64", "bool", "param"} {
-		if _, ok := mixed[name]; !ok {
-			t.Errorf("mixed.pt lacks %q", name)
+	for file, names := range map[string][]string{
+		"mixed.pt": {"half", "half_t", "bf16", "double", "transposed", "sliced", "permuted",
+			"expanded", "shared_a", "shared_b", "shared_c", "scalar", "empty", "int64", "bool", "param"},
+		"legacy_mixed.pt": {"half", "half_t", "bf16", "double", "double_t", "transposed", "sliced",
+			"expanded", "shared_a", "shared_b", "shared_c", "scalar", "empty", "int64", "int64_t", "bool", "param"},
+		// "module." stripped, and the int64 num_batches_tracked.
+		"nested.pt":        {"0.weight"},
+		"legacy_nested.pt": {"0.weight"},
+		"plain.pt":         {"1.num_batches_tracked"},
+		"legacy_plain.pt":  {"1.num_batches_tracked"},
+	} {
+		for _, name := range names {
+			if _, ok := exp[file][name]; !ok {
+				t.Errorf("%s lacks %q", file, name)
+			}
 		}
 	}
-	if _, ok := exp["nested.pt"]["0.weight"]; !ok {
-		t.Error(`nested.pt: want "module." stripped names like "0.weight"`)
+	for _, file := range []string{"legacy_plain.pt", "legacy_nested.pt", "legacy_mixed.pt", "legacy_py2.pt"} {
+		head, err := readHead(filepath.Join(fixtureDir, file), len(legacyTorchMagic))
+		if err != nil || !bytes.Equal(head, legacyTorchMagic) {
+			t.Errorf("%s is not in the legacy format (%v)", file, err)
+		}
 	}
-	if _, ok := exp["plain.pt"]["1.num_batches_tracked"]; !ok {
-		t.Error("plain.pt: want the int64 num_batches_tracked")
+	if py2 := readFixture(t, "legacy_py2.pt"); !bytes.Contains(py2, []byte("ccollections\nOrderedDict\n")) {
+		t.Error("legacy_py2.pt does not hold a Python 2 OrderedDict pickle")
+	}
+}
+
+// readFixture returns the content of a file of testdata/checkpoint.
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tempWriter returns a function writing files into a fresh temporary folder.
+func tempWriter(t *testing.T) func(name string, b []byte) string {
+	dir := t.TempDir()
+	return func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }
 
@@ -175,4 +213,9 @@ func TestReadPyTorchEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareWithExpected(t, "nested.pt", got, exp["nested.pt"])
+	got, err = ReadPyTorchEntry(filepath.Join(fixtureDir, "legacy_nested.pt"), "state_dict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWithExpected(t, "legacy_nested.pt", got, exp["legacy_nested.pt"])
 }

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -26,12 +27,11 @@ var StateDictKeys = []string{"state_dict", "model", "ema", "params"}
 // dataParallelPrefix is stripped from every tensor name (nn.DataParallel / DDP checkpoints).
 const dataParallelPrefix = "module."
 
-// legacyTorchMagic starts a pre-1.6 (non-zip) torch.save file: pickle protocol 2 and the
-// magic number 0x1950a86a20f9469cfc6c.
-var legacyTorchMagic = []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8")
-
-// ReadPyTorch reads the tensors of a PyTorch torch.save checkpoint (the zip format written
-// by PyTorch ≥ 1.6) and returns them by name.
+// ReadPyTorch reads the tensors of a PyTorch torch.save checkpoint and returns them by
+// name. Both of torch.save's formats are read: the zip archive written by PyTorch ≥ 1.6 and
+// the legacy stream (pickles followed by the raw storages) of older versions and of
+// torch.save(..., _use_new_zipfile_serialization=False), in which torchvision's and
+// pytorch-fid's published weights are stored (see legacy.go).
 //
 // The file's top-level object may be a state dict (dict or OrderedDict of tensors) or a
 // dict that nests one under one of StateDictKeys (searched in that order, recursively up
@@ -44,7 +44,8 @@ var legacyTorchMagic = []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8"
 // each get their own copy.
 //
 // The pickle is decoded without running any code: Python classes other than the few
-// torch tensor/storage rebuild functions become inert placeholders.
+// torch tensor/storage rebuild functions (and, in legacy files, OrderedDict) become inert
+// placeholders.
 func ReadPyTorch(path string) (map[string]*tensors.Tensor, error) {
 	return ReadPyTorchEntry(path, "")
 }
@@ -59,13 +60,15 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 	if _, err := os.Stat(path); err != nil {
 		return fail(err)
 	}
+	if head, herr := readHead(path, len(legacyTorchMagic)); herr == nil && bytes.Equal(head, legacyTorchMagic) {
+		if ts, err = readLegacy(path, entry); err != nil {
+			return fail(err)
+		}
+		return ts, nil
+	}
 	zr, err := zip.OpenReader(path)
 	if err != nil {
-		if head, herr := readHead(path, len(legacyTorchMagic)); herr == nil && bytes.Equal(head, legacyTorchMagic) {
-			return fail(errors.New("legacy (pre-1.6, non-zip) torch.save format is not supported; " +
-				"re-save it with torch.save from PyTorch ≥ 1.6"))
-		}
-		return fail(fmt.Errorf("not a PyTorch zip checkpoint: %w", err))
+		return fail(fmt.Errorf("not a PyTorch zip checkpoint (nor a legacy torch.save file): %w", err))
 	}
 	defer zr.Close()
 
@@ -106,51 +109,77 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 	}
 
 	// Materialise storage by storage, so each storage is read once and then dropped.
-	byStorage := map[string][]string{}
-	var keys []string
-	for name, tt := range named {
-		k := tt.storage.key
-		if _, ok := byStorage[k]; !ok {
-			keys = append(keys, k)
-		}
-		byStorage[k] = append(byStorage[k], name)
-	}
-	sort.Strings(keys)
+	byStorage := groupByStorage(named)
 	ts = make(map[string]*tensors.Tensor, len(named))
-	for _, k := range keys {
-		names := byStorage[k]
-		sort.Strings(names)
-		st := named[names[0]].storage
+	for _, k := range slices.Sorted(maps.Keys(byStorage)) {
+		views := byStorage[k]
+		st := views[0].tensor.storage
 		if st.kind == kindInvalid {
-			return fail(fmt.Errorf("tensor %q: unsupported storage type %s", names[0], st.class))
+			return fail(fmt.Errorf("tensor %q: unsupported storage type %s", views[0].name, st.class))
 		}
 		rec, ok := records[prefix+"data/"+k]
 		if !ok {
-			return fail(fmt.Errorf("tensor %q: storage record %q missing from the archive", names[0], prefix+"data/"+k))
+			return fail(fmt.Errorf("tensor %q: storage record %q missing from the archive", views[0].name, prefix+"data/"+k))
 		}
-		want := uint64(st.numel) * uint64(st.kind.size())
-		if st.numel < 0 || rec.UncompressedSize64 < want {
+		if want := st.byteSize(); st.numel < 0 || rec.UncompressedSize64 < want {
 			return fail(fmt.Errorf("tensor %q: storage %q holds %d bytes, %d %s elements need %d",
-				names[0], k, rec.UncompressedSize64, st.numel, st.class, want))
+				views[0].name, k, rec.UncompressedSize64, st.numel, st.class, want))
 		}
 		raw, err := readRecord(rec, rec.UncompressedSize64)
 		if err != nil {
-			return fail(fmt.Errorf("tensor %q: reading storage %q: %w", names[0], k, err))
+			return fail(fmt.Errorf("tensor %q: reading storage %q: %w", views[0].name, k, err))
 		}
-		raw = raw[:want]
-		if bigEndian {
-			swapBytes(raw, st.kind.size())
-		}
-		for _, name := range names {
-			tt := named[name]
-			t, err := tt.materialise(raw)
-			if err != nil {
-				return fail(fmt.Errorf("tensor %q: %w", name, err))
-			}
-			ts[name] = t
+		if err := materialiseStorage(ts, views, raw, bigEndian); err != nil {
+			return fail(err)
 		}
 	}
 	return ts, nil
+}
+
+// namedView is a tensor of the state dict under its (prefix-stripped) name.
+type namedView struct {
+	name   string
+	tensor *torchTensor
+}
+
+// groupByStorage groups the state dict's tensors by storage key, each group sorted by name.
+func groupByStorage(named map[string]*torchTensor) map[string][]namedView {
+	by := map[string][]namedView{}
+	for _, name := range slices.Sorted(maps.Keys(named)) {
+		tt := named[name]
+		by[tt.storage.key] = append(by[tt.storage.key], namedView{name, tt})
+	}
+	return by
+}
+
+// byteSize is the storage's size in bytes (numel checked non-negative by the callers).
+func (st *torchStorage) byteSize() uint64 { return uint64(st.numel) * uint64(st.kind.size()) }
+
+// materialiseStorage adds to ts the given views, all of one storage whose bytes (in the
+// file's byte order; at least numel elements) are raw, each as its own contiguous tensor.
+// Both file formats use it once they have a storage's bytes; raw may be modified.
+func materialiseStorage(ts map[string]*tensors.Tensor, views []namedView, raw []byte, bigEndian bool) error {
+	st := views[0].tensor.storage
+	if st.kind == kindInvalid {
+		return fmt.Errorf("tensor %q: unsupported storage type %s", views[0].name, st.class)
+	}
+	want := st.byteSize()
+	if st.numel < 0 || uint64(len(raw)) < want {
+		return fmt.Errorf("tensor %q: storage %q holds %d bytes, %d %s elements need %d",
+			views[0].name, st.key, len(raw), st.numel, st.class, want)
+	}
+	raw = raw[:want]
+	if bigEndian {
+		swapBytes(raw, st.kind.size())
+	}
+	for _, v := range views {
+		t, err := v.tensor.materialise(raw)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", v.name, err)
+		}
+		ts[v.name] = t
+	}
+	return nil
 }
 
 // materialise returns the view tt of the storage bytes raw as a contiguous tensor.
@@ -237,7 +266,8 @@ func swapBytes(b []byte, size int) {
 // --- Pickle decoding --------------------------------------------------------------------
 
 // torchStorage is a storage referenced by a persistent id ("storage", class, key, location,
-// numel): its bytes are the archive record data/<key>.
+// numel[, view]): its bytes are the archive record data/<key> (zip format) or follow the
+// pickles (legacy format).
 type torchStorage struct {
 	kind  elemKind // kindInvalid when the storage class is not supported
 	class string
@@ -245,8 +275,8 @@ type torchStorage struct {
 	numel int
 }
 
-// torchTensor is a tensor rebuilt by torch._utils._rebuild_tensor_v2: a strided view of a
-// storage (offset, size and stride in elements).
+// torchTensor is a tensor rebuilt by torch._utils._rebuild_tensor_v2 (or _rebuild_tensor):
+// a strided view of a storage (offset, size and stride in elements).
 type torchTensor struct {
 	storage      *torchStorage
 	offset       int
@@ -289,7 +319,8 @@ type callFunc func(args ...any) (any, error)
 func (f callFunc) Call(args ...any) (any, error) { return f(args...) }
 
 // rebuildTensorV2 implements torch._utils._rebuild_tensor_v2(storage, storage_offset,
-// size, stride, requires_grad, backward_hooks[, metadata]).
+// size, stride, requires_grad, backward_hooks[, metadata]), and _rebuild_tensor(storage,
+// storage_offset, size, stride) of PyTorch < 0.4 (legacy files), its first four arguments.
 func rebuildTensorV2(args ...any) (any, error) {
 	if len(args) < 4 {
 		return nil, fmt.Errorf("_rebuild_tensor_v2: %d arguments", len(args))
@@ -332,7 +363,7 @@ func rebuildFromTypeV2(args ...any) (any, error) {
 
 func findClass(module, name string) (any, error) {
 	switch module + "." + name {
-	case "torch._utils._rebuild_tensor_v2":
+	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
 		return callFunc(rebuildTensorV2), nil
 	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
 		return callFunc(rebuildParameter), nil
@@ -355,9 +386,16 @@ func unpickle(pkl []byte) (obj any, err error) {
 			obj, err = nil, fmt.Errorf("malformed pickle: %v", r)
 		}
 	}()
-	storages := map[string]*torchStorage{}
-	u := pickle.NewUnpickler(bytes.NewReader(pkl))
-	u.FindClass = findClass
+	return newUnpickler(bytes.NewReader(pkl), findClass, map[string]*torchStorage{}).Load()
+}
+
+// newUnpickler decodes one pickle from r, resolving globals with find and recording the
+// storages its persistent ids describe in storages (one *torchStorage per key, so that
+// tensors sharing a storage point to the same one). r should be an io.ByteReader (a
+// bytes.Reader, a bufio.Reader) so that nothing past the pickle's STOP is consumed.
+func newUnpickler(r io.Reader, find func(module, name string) (any, error), storages map[string]*torchStorage) *pickle.Unpickler {
+	u := pickle.NewUnpickler(r)
+	u.FindClass = find
 	u.PersistentLoad = func(pid any) (any, error) {
 		tup, ok := pid.(*types.Tuple)
 		if !ok || tup.Len() < 5 {
@@ -368,8 +406,12 @@ func unpickle(pkl []byte) (obj any, err error) {
 		}
 		key, ok1 := tup.Get(2).(string)
 		numel, ok2 := asInt(tup.Get(4))
-		if !ok1 || !ok2 {
+		if !ok1 || !ok2 || numel < 0 || numel > maxElements {
 			return nil, fmt.Errorf("unexpected storage persistent id %v", pid)
+		}
+		if tup.Len() > 5 && tup.Get(5) != nil {
+			// A view of a bigger storage: only PyTorch < 0.4 wrote those (never for a state dict).
+			return nil, fmt.Errorf("storage %s: storage views (PyTorch < 0.4) are not supported", key)
 		}
 		if st, ok := storages[key]; ok {
 			return st, nil
@@ -386,7 +428,7 @@ func unpickle(pkl []byte) (obj any, err error) {
 		storages[key] = st
 		return st, nil
 	}
-	return u.Load()
+	return &u
 }
 
 func asInt(v any) (int, bool) {

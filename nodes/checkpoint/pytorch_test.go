@@ -3,6 +3,8 @@ package checkpoint
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -53,17 +55,8 @@ func rewriteZip(t *testing.T, fixture string, edit func(name string, data []byte
 
 func TestReadPyTorchErrors(t *testing.T) {
 	dir := t.TempDir()
-	fixture, err := os.ReadFile(filepath.Join(fixtureDir, "ema.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	fixture := readFixture(t, "ema.pt")
+	write := tempWriter(t)
 	keep := func(_ string, d []byte) []byte { return d }
 	cases := []struct {
 		name  string
@@ -71,7 +64,8 @@ func TestReadPyTorchErrors(t *testing.T) {
 		wants []string
 	}{
 		{"truncated zip", write("trunc.pt", fixture[:len(fixture)/2]), []string{"not a PyTorch zip"}},
-		{"legacy format", write("legacy.pt", append(slices.Clone(legacyTorchMagic), 0x2e)), []string{"legacy"}},
+		{"legacy magic only", write("legacy.pt", append(slices.Clone(legacyTorchMagic), 0x2e)),
+			[]string{"legacy torch.save file", "magic number"}},
 		{"missing file", filepath.Join(dir, "nope.pt"), []string{"no such file"}},
 		// ema.pt stores weight in archive/data/0 and bias in archive/data/1.
 		{"short storage", rewriteZip(t, "ema.pt", func(n string, d []byte) []byte {
@@ -119,6 +113,111 @@ func TestReadPyTorchErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A truncated or corrupted legacy file is an error naming the file, never a panic or a
+// partial result.
+func TestReadLegacyErrors(t *testing.T) {
+	fixture := readFixture(t, "legacy_mixed.pt")
+	write := tempWriter(t)
+	// Cut every 3 bytes in the first 600 (the pickles) and every 23 after (storages).
+	for n := len(legacyTorchMagic); n < len(fixture); n++ {
+		if n%3 != 0 || n > 600 && n%23 != 0 {
+			if n != len(fixture)-1 {
+				continue
+			}
+		}
+		path := write("cut.pt", fixture[:n])
+		ts, err := Read(path)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("cut at %d of %d bytes: %d tensors, error %v", n, len(fixture), len(ts), err)
+		}
+		if n%299 == 0 || n == len(fixture)-1 {
+			t.Logf("cut at %d: %v", n, err)
+		}
+		if n == len(fixture)-1 && !strings.Contains(err.Error(), "unexpected EOF") {
+			t.Errorf("cut before the last byte: error %q does not say unexpected EOF", err)
+		}
+	}
+	// Garbage after the header pickles, and random bytes after the magic number.
+	i := bytes.Index(fixture, []byte("type_sizes"))
+	if i < 0 {
+		t.Fatal("no system info in legacy_mixed.pt")
+	}
+	garbage := append(slices.Clone(fixture[:i+60]), bytes.Repeat([]byte{0xff, 0x00, 0x41}, 50)...)
+	for name, b := range map[string][]byte{
+		"garbage.pt": garbage,
+		"random.pt":  append(slices.Clone(legacyTorchMagic), []byte("\x00\x17 not a pickle at all \x80\x02")...),
+	} {
+		path := write(name, b)
+		if _, err := ReadPyTorch(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "legacy") {
+			t.Errorf("%s: error %v", name, err)
+		}
+	}
+	// A storage count that disagrees with the pickle.
+	py2 := readFixture(t, "legacy_py2.pt")
+	counts, _ := py2Storages(t, py2)
+	bad := slices.Clone(py2)
+	n := binary.LittleEndian.Uint64(bad[counts[1]:])
+	binary.LittleEndian.PutUint64(bad[counts[1]:], n+1)
+	path := write("count.pt", bad)
+	want := fmt.Sprintf("%d elements in the data, %d in the pickle", n+1, n)
+	if _, err := ReadPyTorch(path); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+		t.Errorf("wrong count: error %v, want it to say %q", err, want)
+	}
+}
+
+// py2Storages locates the two storages at the end of legacy_py2.pt (an nn.Linear(4, 3)
+// state dict: 12 and 3 float32 elements, in the order of their keys, which are memory
+// addresses): the offsets of their int64 element counts and of their data.
+func py2Storages(t *testing.T, b []byte) (counts, data [2]int) {
+	t.Helper()
+	p := len(b) - 2*8 - 15*4
+	for i := range 2 {
+		n := binary.LittleEndian.Uint64(b[p:])
+		if n != 12 && n != 3 {
+			t.Fatalf("legacy_py2.pt: storage count %d at byte %d, want 12 or 3", n, p)
+		}
+		counts[i], data[i] = p, p+8
+		p += 8 + 4*int(n)
+	}
+	return counts, data
+}
+
+// A legacy file saved on a big-endian machine (system info little_endian=False; counts
+// and elements big-endian) reads to the same values.
+func TestReadLegacyBigEndian(t *testing.T) {
+	little := readFixture(t, "legacy_py2.pt")
+	want, err := ReadPyTorch(filepath.Join(fixtureDir, "legacy_py2.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := slices.Clone(little)
+	// The system info pickle holds X <len> "little_endian" BINPUT <n> NEWTRUE.
+	key := []byte("little_endian")
+	i := bytes.Index(b, key) + len(key) + 2
+	if i < len(key)+2 || b[i-2] != 'q' || b[i] != 0x88 {
+		t.Fatal("legacy_py2.pt: no little_endian=True in the system info")
+	}
+	b[i] = 0x89 // NEWFALSE
+	counts, data := py2Storages(t, b)
+	for k := range 2 {
+		n := int(binary.LittleEndian.Uint64(b[counts[k]:]))
+		swapBytes(b[counts[k]:counts[k]+8], 8)
+		swapBytes(b[data[k]:data[k]+4*n], 4)
+	}
+	got, err := ReadPyTorch(tempWriter(t)("big.pt", b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d tensors, want %d", len(got), len(want))
+	}
+	for name, w := range want {
+		if g := got[name]; g == nil || !g.Equal(w) {
+			t.Errorf("%s: %v, want %v", name, g, w)
+		}
 	}
 }
 

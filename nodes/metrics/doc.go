@@ -13,6 +13,8 @@
 //	Residual  the plain L2 norm of y − A(x) (not squared, not averaged).
 //	MeanStd   mean and population standard deviation (divides by n, not n−1).
 //
-// The learned metrics LPIPS and FID are not here: they need network weights (AlexNet/VGG,
-// Inception) that dpsflow cannot ship.
+// The learned metrics have their own packages: lpips (LPIPS v0.1 from the user's AlexNet,
+// VGG or SqueezeNet weights), fid (Fréchet distance and KID of feature sets), inception
+// (pytorch-fid's Inception features from its weight file) and mnistnet (the shipped MNIST
+// classifier: features for FD/KID on a bare machine, and class accuracy).
 package metrics

@@ -59,6 +59,32 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		return nil, fmt.Errorf("run: N %d and Batch %d must be at least 1, Steps %d and Restarts %d at least 0", r.N, r.Batch, r.Steps, r.Restarts)
 	}
 	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
+	r.addInputs(g)
+	addProblem(g, "", r.Task, r.Seed)
+	main, err := r.SolverSpec(r.Solver, r.Params)
+	if err != nil {
+		return nil, err
+	}
+	r.addSolverRun(g, "", "", main)
+	save := map[string]string{"measurement": "measure.measurement", "recon": "sample.recon", "trace": "sample.trace",
+		"metrics": "metrics.metrics", "truth": "truth.images", "operator": "operator.operator"}
+	if r.Baseline != "" {
+		base, err := r.SolverSpec(r.Baseline, nil)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		r.addSolverRun(g, "", "_"+r.Baseline, base)
+		save["baseline"] = "sample_" + r.Baseline + ".recon"
+		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
+	}
+	if r.Out != "" {
+		g.Add("save", "save", map[string]any{"dir": r.Out}, save)
+	}
+	return g, nil
+}
+
+// addInputs adds the nodes every solver of the run shares: "truth" and "prior".
+func (r RunSpec) addInputs(g *dag.Graph) {
 	if r.Images == "" {
 		g.Add("truth", "mnist", map[string]any{"split": "test", "start": r.Start, "n": r.N}, nil)
 	} else {
@@ -71,12 +97,17 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		prior["model_config"], prior["checkpoint"] = r.ModelConfig, r.Checkpoint
 	}
 	g.Add("prior", "prior", prior, nil)
-	opParams := map[string]any{"name": r.Task.OperatorName()}
-	if p := r.Task.OperatorParams(); len(p) > 0 {
+}
+
+// addProblem adds the task's "operator", "noise" and "measure" nodes, their names
+// suffixed (a table has one set per task).
+func addProblem(g *dag.Graph, suffix string, t *task.Config, seed uint64) {
+	opParams := map[string]any{"name": t.OperatorName()}
+	if p := t.OperatorParams(); len(p) > 0 {
 		opParams["params"] = p
 	}
-	g.Add("operator", "operator", opParams, nil)
-	nz := r.Task.Measurement.Noise
+	g.Add("operator"+suffix, "operator", opParams, nil)
+	nz := t.Measurement.Noise
 	noise := map[string]any{"name": nz.Name}
 	if nz.Name == "poisson" {
 		noise["rate"] = nz.Rate
@@ -89,38 +120,21 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	} else {
 		noise["sigma"] = nz.Sigma
 	}
-	g.Add("noise", "noise", noise, nil)
-	measure := g.Add("measure", "measure", nil, map[string]string{"images": "truth.images", "operator": "operator.operator", "noise": "noise.noise"})
-	measure.Seed = seedPtr(r.Seed + measureSeedOffset)
-	main, err := r.SolverSpec(r.Solver, r.Params)
-	if err != nil {
-		return nil, err
-	}
-	addSolver := func(suffix string, spec SolverSpec) {
-		g.Add("solver"+suffix, "solver", map[string]any{"name": spec.Name, "params": spec.Params}, nil)
-		s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend, "restarts": max(1, r.Restarts)}, map[string]string{
-			"prior": "prior.prior", "operator": "operator.operator", "noise": "noise.noise", "solver": "solver" + suffix + ".solver",
-			"measurement": "measure.measurement", "truth": "truth.images"})
-		s.Seed = seedPtr(r.Seed + sampleSeedOffset)
-		g.Add("metrics"+suffix, "metrics", nil, map[string]string{"recon": "sample" + suffix + ".recon", "measurement": "measure.measurement",
-			"operator": "operator.operator", "trace": "sample" + suffix + ".trace", "truth": "truth.images"})
-	}
-	addSolver("", main)
-	save := map[string]string{"measurement": "measure.measurement", "recon": "sample.recon", "trace": "sample.trace",
-		"metrics": "metrics.metrics", "truth": "truth.images", "operator": "operator.operator"}
-	if r.Baseline != "" {
-		base, err := r.SolverSpec(r.Baseline, nil)
-		if err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
-		}
-		addSolver("_"+r.Baseline, base)
-		save["baseline"] = "sample_" + r.Baseline + ".recon"
-		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
-	}
-	if r.Out != "" {
-		g.Add("save", "save", map[string]any{"dir": r.Out}, save)
-	}
-	return g, nil
+	g.Add("noise"+suffix, "noise", noise, nil)
+	measure := g.Add("measure"+suffix, "measure", nil, map[string]string{"images": "truth.images", "operator": "operator" + suffix + ".operator", "noise": "noise" + suffix + ".noise"})
+	measure.Seed = seedPtr(seed + measureSeedOffset)
+}
+
+// addSolverRun adds "solver", "sample" and "metrics" nodes for one solver on the problem
+// of addProblem(problem); suffix names them.
+func (r RunSpec) addSolverRun(g *dag.Graph, problem, suffix string, spec SolverSpec) {
+	g.Add("solver"+suffix, "solver", map[string]any{"name": spec.Name, "params": spec.Params}, nil)
+	s := g.Add("sample"+suffix, "sample", map[string]any{"batch": r.Batch, "backend": r.Backend, "restarts": max(1, r.Restarts)}, map[string]string{
+		"prior": "prior.prior", "operator": "operator" + problem + ".operator", "noise": "noise" + problem + ".noise", "solver": "solver" + suffix + ".solver",
+		"measurement": "measure" + problem + ".measurement", "truth": "truth.images"})
+	s.Seed = seedPtr(r.Seed + sampleSeedOffset)
+	g.Add("metrics"+suffix, "metrics", nil, map[string]string{"recon": "sample" + suffix + ".recon", "measurement": "measure" + problem + ".measurement",
+		"operator": "operator" + problem + ".operator", "trace": "sample" + suffix + ".trace", "truth": "truth.images"})
 }
 
 // DPSFamilySteps are the steps of the DPS family's solvers (dps, dps+, mcg, projection,
@@ -184,19 +198,13 @@ func (o *Outcome) Grid() (image.Image, error) {
 // reporting events (may be nil), and returns the run's values. With r.Out empty nothing
 // is written outside the cache.
 func Execute(ctx context.Context, r RunSpec, cacheDir string, events func(dag.Event)) (*Outcome, error) {
-	reg, err := NewRegistry()
-	if err != nil {
-		return nil, err
-	}
 	g, err := RunGraph(r)
 	if err != nil {
 		return nil, err
 	}
-	runner := &dag.Runner{Registry: reg, Events: events}
-	if cacheDir != "" {
-		if runner.Cache, err = dag.OpenCache(cacheDir); err != nil {
-			return nil, err
-		}
+	runner, err := newRunner(cacheDir, events)
+	if err != nil {
+		return nil, err
 	}
 	res, err := runner.Run(ctx, g)
 	if err != nil {
@@ -214,6 +222,22 @@ func Execute(ctx context.Context, r RunSpec, cacheDir string, events func(dag.Ev
 		o.BaselineMetrics, _ = get("metrics_" + r.Baseline + ".metrics").(*Metrics)
 	}
 	return o, nil
+}
+
+// newRunner is a runner of the DPS kinds with results cached in cacheDir ("" caches
+// nothing), reporting events (may be nil).
+func newRunner(cacheDir string, events func(dag.Event)) (*dag.Runner, error) {
+	reg, err := NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	runner := &dag.Runner{Registry: reg, Events: events}
+	if cacheDir != "" {
+		if runner.Cache, err = dag.OpenCache(cacheDir); err != nil {
+			return nil, err
+		}
+	}
+	return runner, nil
 }
 
 func seedPtr(s uint64) *uint64 { return &s }

@@ -38,7 +38,7 @@ func Register(reg *dag.Registry) error {
 
 // Kinds are the DPS node kinds (see the package doc).
 func Kinds() []dag.Kind {
-	return []dag.Kind{
+	return append([]dag.Kind{
 		{
 			Name: "mnist", Version: "1", CodeVersion: codever.Of("nodes/mnist"), Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
 			Params:  []dag.Param{{Name: "split", Type: "string", Default: "test"}, {Name: "start", Type: "int", Default: 0}, {Name: "n", Type: "int", Default: 8}},
@@ -182,7 +182,7 @@ func Kinds() []dag.Kind {
 			Outputs: []dag.Port{{Name: "files", Type: "strings"}},
 			Run:     runSave,
 		},
-	}
+	}, evalKinds()...)
 }
 
 func optString(c *dag.Call, name string) string {

@@ -61,21 +61,10 @@ func LoadImages(path string, channels, size, n int) (*Images, error) {
 }
 
 func loadFolder(dir string, channels, n int) (*Images, error) {
-	entries, err := os.ReadDir(dir)
+	names, err := imageNames(dir)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	var names []string
-	for _, e := range entries {
-		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".png", ".jpg", ".jpeg":
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("images: no .png, .jpg or .jpeg files in %s", dir)
-	}
-	slices.Sort(names)
 	if n > 0 && n < len(names) {
 		names = names[:n]
 	}

@@ -157,6 +157,9 @@ func RegisterTypes(reg *dag.Registry) error {
 		TypeTweedie:     dag.JSONCodec[TweedieSpec]{},
 		TypeUpdate:      dag.JSONCodec[UpdateSpec]{},
 		TypeSolver:      dag.JSONCodec[SolverSpec]{},
+		TypeScores:      dag.JSONCodec[*Scores]{},
+		TypeFeatures:    gobCodec[*Features]{},
+		TypeSetMetrics:  dag.JSONCodec[*SetMetrics]{},
 	} {
 		if err := reg.RegisterType(name, c); err != nil {
 			return err

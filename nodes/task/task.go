@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/dpsflow/dpsflow/nodes/guidance"
@@ -132,6 +133,36 @@ func (c *Config) Operator(h, w int, seed uint64) (operator.Operator, error) {
 		return nil, fmt.Errorf("task config %s: measurement.operator: %w", c.path, err)
 	}
 	return op, nil
+}
+
+// NoiseSyntax is the one-string form of a noise model that SetNoise reads (the CLI's
+// --noise, a table spec's noise).
+const NoiseSyntax = "gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]]"
+
+// SetNoise replaces the task's noise by the one spec describes in NoiseSyntax: SIGMA in
+// [-1, 1] units; RATE, the Poisson likelihood FORM (noise.PoissonForms) and its FLOOR in
+// counts. The result is checked by building the model.
+func (c *Config) SetNoise(spec string) error {
+	name, val, ok := strings.Cut(spec, ":")
+	val, form, _ := strings.Cut(val, ":")
+	form, floorText, hasFloor := strings.Cut(form, ":")
+	v, err := strconv.ParseFloat(val, 64)
+	floor := 0.0
+	if err == nil && hasFloor {
+		floor, err = strconv.ParseFloat(floorText, 64)
+	}
+	if !ok || err != nil || (name != "gaussian" && name != "poisson") || (name == "gaussian" && form != "") {
+		return fmt.Errorf("noise %q: want %s", spec, NoiseSyntax)
+	}
+	n := &c.Measurement.Noise
+	n.Name, n.Sigma, n.Rate, n.Form, n.Floor = name, 0, 0, "", 0
+	if name == "gaussian" {
+		n.Sigma = v
+	} else {
+		n.Rate, n.Form, n.Floor = v, form, floor
+	}
+	_, err = c.Noise()
+	return err
 }
 
 // Noise builds the measurement noise model.

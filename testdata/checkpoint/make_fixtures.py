@@ -25,6 +25,14 @@ It writes, next to this script:
                     (F32, F64, F16, BF16, I32, I64, a scalar and an empty
                     tensor, "__metadata__"); data deliberately stored in
                     reverse name order and the header keys unsorted.
+  legacy_plain.pt   torch.save(..., _use_new_zipfile_serialization=False), the
+  legacy_nested.pt  legacy (pre-1.6, non-zip) format: a plain state dict; a
+  legacy_mixed.pt   training checkpoint nesting a DataParallel state dict next to
+  legacy_py2.pt     optimizer state; dtypes (float16, bfloat16, float64, int64, ...),
+                    views and a shared storage; an OrderedDict pickled as Python 2
+                    did. Their storage keys are memory addresses of the saving
+                    process, so these four files differ byte-wise from run to run
+                    (their values do not).
   expected.json     for every fixture file, every tensor the Go reader should
                     return: {"dtype", "shape", "bits" | "values"}. Floats are
                     given as IEEE bit patterns (uint32 for float32 — float16 and
@@ -39,7 +47,9 @@ import collections
 import io
 import json
 import os
+import pickle
 import struct
+import types
 
 import torch
 import torch.nn as nn
@@ -211,6 +221,79 @@ hjson += b" " * (-len(hjson) % 8)
 with open(os.path.join(HERE, "hand.safetensors"), "wb") as f:
     f.write(struct.pack("<Q", len(hjson)) + hjson + data)
 expected["hand.safetensors"] = {n: expect(t) for n, (_, t) in st.items()}
+
+
+
+# legacy_*.pt: torch.save's legacy (pre-1.6, non-zip) format, as torchvision's and
+# pytorch-fid's published weights are stored. Written after everything above so that the
+# random values of the other fixtures do not change.
+def save_legacy(obj, name, **kw):
+    torch.save(obj, os.path.join(HERE, name), _use_new_zipfile_serialization=False, **kw)
+
+
+# legacy_plain.pt: a plain OrderedDict state dict (int64 num_batches_tracked included).
+sd = model_a().state_dict()
+save_legacy(sd, "legacy_plain.pt")
+expected["legacy_plain.pt"] = expect_dict(sd)
+
+# legacy_nested.pt: {"state_dict": DataParallel state dict, "optimizer": ...}; the
+# optimizer's storages lie between the state dict's and must be stepped over.
+net = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+net(torch.randn(5, 3)).square().mean().backward()
+opt.step()
+sd = nn.DataParallel(net).state_dict()
+save_legacy({"epoch": 3, "state_dict": sd, "optimizer": opt.state_dict(), "note": "legacy"},
+            "legacy_nested.pt")
+expected["legacy_nested.pt"] = expect_dict(sd, strip="module.")
+
+# legacy_mixed.pt: dtypes, views, shared storage.
+shared = torch.randn(3, 4)
+base = torch.randn(5, 7)
+lmixed = {
+    "half": half_special.clone(),
+    "half_t": torch.randn(3, 4).half().t(),
+    "bf16": torch.randn(2, 3).bfloat16(),
+    "double": torch.randn(2, 3, dtype=torch.float64),
+    "double_t": torch.randn(3, 2, dtype=torch.float64).t(),
+    "transposed": torch.randn(4, 6).t(),
+    "sliced": base[1:4, 2:6:2],
+    "expanded": torch.randn(3, 1).expand(3, 4),
+    "shared_a": shared,
+    "shared_b": shared[1],
+    "shared_c": shared.view(12)[2:10:3],
+    "scalar": torch.tensor(-0.75),
+    "empty": torch.zeros(0, 3),
+    "int64": torch.tensor([-(2 ** 40), 0, 2 ** 40 + 5]),
+    "int64_t": torch.arange(6).reshape(2, 3).t(),
+    "int32": (torch.arange(6, dtype=torch.int32) - 3).reshape(2, 3),
+    "uint8": torch.tensor([0, 255, 7], dtype=torch.uint8),
+    "bool": torch.tensor([True, False, True]),
+    "param": nn.Parameter(torch.randn(2, 2)),
+    "note": "not a tensor",
+    "count": 3,
+}
+assert not lmixed["transposed"].is_contiguous()
+assert lmixed["shared_b"].storage().data_ptr() == shared.storage().data_ptr()
+save_legacy(lmixed, "legacy_mixed.pt")
+expected["legacy_mixed.pt"] = expect_dict(lmixed)
+
+
+# legacy_py2.pt: an OrderedDict pickled as Python 2 did, OrderedDict([[k, v], ...]), as in
+# the lpips package's weights/v0.1/*.pth (Python 3 pickles OrderedDict() + SETITEMS).
+class Py2Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if type(obj) is collections.OrderedDict:
+            return (collections.OrderedDict, ([[k, v] for k, v in obj.items()],))
+        return NotImplemented
+
+
+sd = nn.Linear(4, 3).state_dict()
+save_legacy(sd, "legacy_py2.pt", pickle_module=types.SimpleNamespace(
+    __name__="py2pickle", dump=pickle.dump, Pickler=Py2Pickler))
+with open(os.path.join(HERE, "legacy_py2.pt"), "rb") as f:
+    assert b"ccollections\nOrderedDict\n" in f.read()
+expected["legacy_py2.pt"] = expect_dict(sd)
 
 with open(os.path.join(HERE, "expected.json"), "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)
