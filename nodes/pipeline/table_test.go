@@ -295,3 +295,27 @@ func TestTableLPIPSColumn(t *testing.T) {
 		t.Errorf("lpips column %+v, want %v ± %v", got, mean, std)
 	}
 }
+
+// The README-size table specs of notebooks/tables are valid and plan every cell the README
+// lists.
+func TestCommittedTableSpecsPlan(t *testing.T) {
+	paths, err := filepath.Glob("../../notebooks/tables/*.yaml")
+	if err != nil || len(paths) < 3 {
+		t.Fatalf("notebooks/tables: %v, %d specs", err, len(paths))
+	}
+	for _, p := range paths {
+		s, err := LoadTableSpec(p)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		plan, err := PlanTable(s)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if plan.Feature != FIDMNIST || s.N != 8 {
+			t.Errorf("%s: features %q, n %d; the README's tables use the MNIST classifier on 8 digits", p, plan.Feature, s.N)
+		}
+	}
+}
