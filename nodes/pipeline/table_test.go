@@ -220,9 +220,10 @@ func TestCompareFeaturesAccuracy(t *testing.T) {
 	}
 }
 
-// A solver that diverges is a row marked diverged, and the rest of the table is made.
-func TestTableMarksDivergedCells(t *testing.T) {
-	s, err := ParseTableSpec([]byte("tasks: [sr4]\nsolvers:\n  - pinv\n  - {name: daps, label: boom, params: {annealing_steps: 3, ode_steps: 1, langevin_steps: 5, lr: 1e10}}\nn: 2\nmetrics: {fid: none}\n"), "")
+// runTableText plans and runs a spec given as text, uncached.
+func runTableText(t *testing.T, spec string) *Table {
+	t.Helper()
+	s, err := ParseTableSpec([]byte(spec), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +235,12 @@ func TestTableMarksDivergedCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tab
+}
+
+// A solver that diverges is a row marked diverged, and the rest of the table is made.
+func TestTableMarksDivergedCells(t *testing.T) {
+	tab := runTableText(t, "tasks: [sr4]\nsolvers:\n  - pinv\n  - {name: daps, label: boom, params: {annealing_steps: 3, ode_steps: 1, langevin_steps: 5, lr: 1e10}}\nn: 2\nmetrics: {fid: none}\n")
 	if r := tab.Rows[0]; r.Failed != "" || r.Metrics["psnr"].Mean == 0 {
 		t.Errorf("pinv row %+v", r)
 	}
@@ -262,18 +269,7 @@ func TestTableLPIPSColumn(t *testing.T) {
 	}
 	backbone, lin := filepath.Join(dir, "alex_backbone.pth"), filepath.Join(dir, "alex_lin.pth")
 	spec := fmt.Sprintf("tasks: [sr4]\nsolvers: [pinv]\nn: 2\nmetrics:\n  fid: none\n  lpips: {net: alex, backbone: %s, lin: %s}\n", backbone, lin)
-	s, err := ParseTableSpec([]byte(spec), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := PlanTable(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, err := RunTable(context.Background(), plan, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tab := runTableText(t, spec)
 	recon, _ := tab.Result.Value("sample/sr4/pinv.recon")
 	truth, _ := tab.Result.Value("truth.images")
 	r, tr := recon.(*Images), truth.(*Images)
