@@ -24,9 +24,10 @@ comparison grid per task (DIR/grid-TASK.png) and DIR/table.yaml, the DAG that co
 
 Every run is a node of that DAG, cached under DIR/.dpsflow: an interrupted table resumes
 where it stopped when the same command is run again, and a spec that adds a solver, run into
-the same DIR, only runs the new one (the table's files are rewritten). A solver that cannot take a task (DDRM on a blur without an SVD) is listed as
-not run, with the reason; one that diverges (its state became NaN) is marked so, and the
-table is still written. The spec format is in nodes/pipeline (TableSpec) and the README.`,
+the same DIR, only runs the new one (the table's files are rewritten). A solver that cannot
+take a task (DDRM on a blur without an SVD) is listed as not run, with the reason; one that
+diverges (its state became NaN) is marked so, and the table is still written. The spec
+format is in nodes/pipeline (TableSpec) and the README.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
@@ -81,7 +82,7 @@ table is still written. The spec format is in nodes/pipeline (TableSpec) and the
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the table folder (required; new, empty, or this table's own)")
+	cmd.Flags().StringVar(&out, "out", "", "the table folder (required; new, empty, or a table folder, whose files are rewritten and whose cache is reused)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
