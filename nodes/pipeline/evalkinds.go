@@ -125,7 +125,7 @@ func LPIPSScores(spec LPIPSSpec, backend string, recon, truth *Images) ([]float6
 		}
 		lpipsNets[spec] = m
 	}
-	return m.Distances(b, clippedAll(recon), truth.Pixels, recon.N, recon.C, recon.H, recon.W)
+	return m.Distances(b, clipped(recon.Pixels), truth.Pixels, recon.N, recon.C, recon.H, recon.W)
 }
 
 // ComputeFeatures runs a feature network (FIDMNIST, or FIDInception with its weights
@@ -139,7 +139,7 @@ func ComputeFeatures(net, weights, backend string, im *Images) (*Features, error
 	}
 	f := &Features{Net: net, N: im.N, Labels: im.Labels}
 	var rows [][]float64
-	pixels := clippedAll(im)
+	pixels := clipped(im.Pixels)
 	switch net {
 	case FIDMNIST:
 		if !mnistnet.Accepts(im.C, im.H, im.W) {
@@ -222,6 +222,3 @@ func sameShape(a, b *Images) error {
 	}
 	return nil
 }
-
-// clippedAll is every image clipped to [-1, 1], the range images are scored in.
-func clippedAll(im *Images) []float32 { return clipped(im.Pixels) }

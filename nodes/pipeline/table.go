@@ -107,6 +107,7 @@ func PlanTable(s *TableSpec) (*TablePlan, error) {
 		g.Add("features/truth", "features", p.featureParams(), map[string]string{"images": "truth.images"})
 	}
 	xShape := shapes.Make(dtypes.Float32, 1, r.Channels, r.Size, r.Size)
+	score := model.Prior(weights)
 	for i := range s.Tasks {
 		t, err := s.Task(i)
 		if err != nil {
@@ -121,7 +122,7 @@ func PlanTable(s *TableSpec) (*TablePlan, error) {
 		if err != nil {
 			return fail(err)
 		}
-		problem := &solver.Problem{Prior: model.Prior(weights), Operator: op, Noise: nm, XShape: xShape}
+		problem := &solver.Problem{Prior: score, Operator: op, Noise: nm, XShape: xShape}
 		r.Task = t
 		addProblem(g, tableProblem(name), t, s.Seed)
 		for _, sv := range s.Solvers {
@@ -219,14 +220,11 @@ var cellKinds = []string{"solver", "sample", "metrics", "lpips", "features", "fd
 // cell marks the row failed; a failed node outside the cells is an error.
 func CollectTable(p *TablePlan, res *dag.Result) (*Table, error) {
 	t := &Table{Plan: p, Result: res}
-	cellFailed := map[string]error{}
+	// A failed node outside the cells (the images, a measurement) spoils every cell.
 	for id, err := range res.Errors {
-		kind, cell, ok := strings.Cut(id, "/")
-		if !ok || !slices.Contains(cellKinds, kind) || strings.Count(cell, "/") != 1 {
+		kind, cell, _ := strings.Cut(id, "/")
+		if !slices.Contains(cellKinds, kind) || strings.Count(cell, "/") != 1 {
 			return nil, &dag.NodeError{Node: id, Kind: p.Graph.Node(id).Kind, Err: err}
-		}
-		if prev, seen := cellFailed["/"+cell]; !seen || slices.Index(cellKinds, kind) < slices.Index(cellKinds, nodeKindOf(prev)) {
-			cellFailed["/"+cell] = &dag.NodeError{Node: id, Kind: kind, Err: err}
 		}
 	}
 	for _, taskName := range p.Spec.Tasks {
@@ -242,7 +240,7 @@ func CollectTable(p *TablePlan, res *dag.Result) (*Table, error) {
 			node := p.Graph.Node("solver" + cell)
 			row.Params, _ = node.Params["params"].(map[string]any)
 			row.Name, _ = node.Params["name"].(string)
-			if err := cellFailed[cell]; err != nil {
+			if err := cellError(res, cell); err != nil {
 				row.Failed = err.Error()
 				var d *solver.DivergedError
 				row.Diverged = errors.As(err, &d)
@@ -278,13 +276,15 @@ func CollectTable(p *TablePlan, res *dag.Result) (*Table, error) {
 	return t, nil
 }
 
-// nodeKindOf is the kind of the node a cell error names.
-func nodeKindOf(err error) string {
-	var ne *dag.NodeError
-	if errors.As(err, &ne) {
-		return ne.Kind
+// cellError is the error of a cell's first failed node, in cellKinds order (a failed
+// sample, not the metrics it left without input), or nil.
+func cellError(res *dag.Result, cell string) error {
+	for _, kind := range cellKinds {
+		if err := res.Errors[kind+cell]; err != nil {
+			return &dag.NodeError{Node: kind + cell, Kind: kind, Err: err}
+		}
 	}
-	return ""
+	return nil
 }
 
 // Failures are the rows that failed for another reason than diverging.
