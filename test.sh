@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command. Installs what the tests need from Debian when it is missing
 # (gcc for cgo and test plugins; NumPy, SciPy, PyTorch and scikit-image, which serve as independent
-# references in cross-checks; Jupyter for the kernel's conformance suite and the notebooks),
+# references in cross-checks; Jupyter for the kernel's conformance suite and the notebooks; Slurm
+# and munge for the sweep test, which starts a one-node cluster as root),
 # then runs every Go test. Extra arguments go to `go test`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +17,9 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # Jupyter, to run the kernel's conformance suite and execute the notebooks.
 /usr/bin/python3 -c 'import jupyter_kernel_test, nbclient, nbconvert' >/dev/null 2>&1 ||
   need+=(jupyter-notebook jupyter-nbconvert python3-nbclient jupyter-client python3-zmq python3-jupyter-kernel-test)
+# Slurm (with munge), for the sweep test that runs a real one-node cluster.
+command -v sbatch >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || need+=(slurm-wlm)
+command -v munged >/dev/null 2>&1 || need+=(munge)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: ${need[*]}; install them with: sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
@@ -28,4 +32,6 @@ fi
 
 export GOTOOLCHAIN=local
 export GOMLX_NO_AUTO_INSTALL=1 # never download PJRT plugins
-go test "$@" ./...
+# -timeout: the default 10 min per package is too tight for cmd/dpsflow on a loaded 2-core
+# machine (its Slurm sweep test alone takes ~2 min); a later -timeout in "$@" wins.
+go test -timeout 40m "$@" ./...

@@ -56,7 +56,18 @@
 // DOT renders a graph for graphviz; SVG draws it with a built-in layered layout.
 // Runner.Events receives queued/start/progress/cached/done/failed/skipped events.
 //
+// Reading an entry back checks each file's size and sha256 against the manifest; a
+// damaged entry (a file missing, truncated or changed, an unreadable manifest) is
+// recomputed and replaced, with an EventWarning that says so. A write that fails (a full
+// disk) leaves no entry and names the cache folder. VerifyCache re-hashes a whole cache;
+// GCCache removes entries no recent run used (a read moves the manifest's modification
+// time, the entry's last use, forward). Processes on several machines may share one
+// cache folder (a shared filesystem): temp names in tmp/ carry host name and pid, and
+// only this machine's leftovers of ended processes, or writes untouched for a day, are
+// removed.
+//
 // Cache layout: <dir>/objects/<k[:2]>/<key>/ (manifest.json and one file per output),
-// <dir>/tmp/ (entries being written; stale ones are removed by OpenCache),
-// <dir>/scratch/<key>/ (ScratchDir), <dir>/last/<graph>/<node>.json (for Explain).
+// <dir>/tmp/ (entries being written, as HOST-PID-what-N; stale ones are removed by
+// OpenCache), <dir>/scratch/<key>/ (ScratchDir), <dir>/last/<graph>/<node>.json (for
+// Explain).
 package dag

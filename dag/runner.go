@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -25,6 +24,9 @@ const (
 	EventDone     EventType = "done"
 	EventFailed   EventType = "failed"
 	EventSkipped  EventType = "skipped"
+	// EventWarning is a problem the run works around, such as a damaged cache entry that
+	// it recomputes (Message says which, Err is the cause); the node goes on.
+	EventWarning EventType = "warning"
 )
 
 // Event reports progress of a run to Runner.Events.
@@ -414,12 +416,24 @@ func (r *Runner) runNode(ctx context.Context, p *plan, i int, states []*nodeStat
 	}
 	cacheable := ki.key != ""
 	st.key = ki.key
+	replace := p.forced[i]
 	if cacheable && !p.forced[i] {
-		if values, hashes, err := r.Cache.lookup(ki.key, k, r.Registry); err == nil {
+		values, hashes, err := r.Cache.lookup(ki.key, k, r.Registry)
+		if err == nil {
 			st.values, st.hashes, st.status = values, hashes, StatusCached
 			r.Cache.writeLast(p.g.Name, nd.ID, ki.key, ki.comps)
 			em.emit(Event{Type: EventCached, Node: nd.ID, Kind: k.Name, Message: ki.key, Elapsed: time.Since(start)})
 			return
+		}
+		if !errors.Is(err, errNotCached) {
+			// Damaged (or unreadable): run the node and put a whole entry in its place.
+			replace = true
+			msg := err.Error()
+			var de *damageError
+			if errors.As(err, &de) {
+				msg = de.brief()
+			}
+			em.emit(Event{Type: EventWarning, Node: nd.ID, Kind: k.Name, Message: msg + ": recomputing", Err: err})
 		}
 	}
 
@@ -429,7 +443,7 @@ func (r *Runner) runNode(ctx context.Context, p *plan, i int, states []*nodeStat
 		sc.persist = r.Cache.scratchDir(ki.key)
 	case r.Cache != nil:
 		sc.tempRoot = r.Cache.tmpDir()
-		sc.tempNamed = fmt.Sprintf("%d-scratch-", os.Getpid())
+		sc.tempNamed = tempPrefix("scratch") // in the shared tmp/: named after machine and process
 	default:
 		sc.tempNamed = "dag-scratch-"
 	}
@@ -470,7 +484,7 @@ func (r *Runner) runNode(ctx context.Context, p *plan, i int, states []*nodeStat
 	if err == nil {
 		if cacheable {
 			var hashes map[string]string
-			hashes, err = r.Cache.commit(ki.key, nd.ID, ki.comps, k, r.Registry, outputs, p.forced[i])
+			hashes, err = r.Cache.commit(ki.key, nd.ID, ki.comps, k, r.Registry, outputs, replace)
 			if err == nil {
 				st.hashes = hashes
 				r.Cache.writeLast(p.g.Name, nd.ID, ki.key, ki.comps)

@@ -554,8 +554,8 @@ func TestCorruptEntryIsRerun(t *testing.T) {
 
 func TestOpenCacheRemovesStaleTemp(t *testing.T) {
 	c := openCache(t)
-	stale := filepath.Join(c.Dir(), "tmp", "2147483646-commit-123")
-	mine := filepath.Join(c.Dir(), "tmp", fmt.Sprintf("%d-commit-456", os.Getpid()))
+	stale := filepath.Join(c.Dir(), "tmp", hostName+"-2147483646-commit-123")
+	mine := filepath.Join(c.Dir(), "tmp", fmt.Sprintf("%s-%d-commit-456", hostName, os.Getpid()))
 	for _, d := range []string{stale, mine} {
 		os.MkdirAll(d, 0o755)
 		os.WriteFile(filepath.Join(d, "out0.bin"), []byte("partial"), 0o644)

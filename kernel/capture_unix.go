@@ -25,12 +25,31 @@ var sentinel = []byte("\x00\x01dpsflow-sync\x01\x00")
 // arrives there to sink, so that output of compiled code (a progress bar on
 // os.Stderr, a log line, os.Stdout in a cell) reaches the running cell.
 func captureStdio(sink func(name string, p []byte)) (*captured, error) {
+	return capture(sink, nil, nil)
+}
+
+// canCapture tells whether captureStdio works here.
+const canCapture = true
+
+// capture is captureStdio, except that with stderrLoop (in an interpreter process)
+// file descriptor 2 stays the supervisor's pipe: the supervisor reads it, so that it
+// sees the last words of a crash (the Go runtime writes "fatal error: ..." there
+// only), and passes it back on stderrLoop. The kernel's own log then goes to logf.
+func capture(sink func(name string, p []byte), stderrLoop, logf *os.File) (*captured, error) {
 	c := &captured{}
 	for _, s := range []struct {
 		fd   int
 		name string
 		file *os.File
 	}{{1, "stdout", os.Stdout}, {2, "stderr", os.Stderr}} {
+		synced := make(chan struct{}, 16)
+		if s.fd == 2 && stderrLoop != nil {
+			c.log = logf
+			c.files = append(c.files, s.file)
+			c.synced = append(c.synced, synced)
+			go forward(stderrLoop, s.name, sink, synced)
+			continue
+		}
 		orig, err := unix.Dup(s.fd)
 		if err != nil {
 			return nil, err
@@ -48,7 +67,6 @@ func captureStdio(sink func(name string, p []byte)) (*captured, error) {
 		} else {
 			unix.Close(orig)
 		}
-		synced := make(chan struct{}, 16)
 		c.files = append(c.files, s.file)
 		c.synced = append(c.synced, synced)
 		go forward(r, s.name, sink, synced)

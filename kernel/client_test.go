@@ -72,10 +72,23 @@ func startKernel(t testing.TB) *testClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := connect(t, info, logs, k.Run, 10*time.Second)
+	c.engine = engine
+	return c
+}
+
+// connect runs a kernel with run and connects to it as a front end does; it returns
+// once the kernel answers kernel_info and iopub delivers, which may take up to start.
+func connect(t testing.TB, info *ConnectionInfo, logs *syncBuffer, run func(context.Context) error, start time.Duration) *testClient {
+	p := []int{info.ShellPort, info.ControlPort, info.StdinPort, info.IOPubPort, info.HBPort}
+	signer, err := NewSigner(info.SignatureScheme, []byte(info.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &testClient{t: t, signer: k.signer, iopub: make(chan *Message, 1000), session: newID(),
-		cancel: cancel, kernelDone: make(chan error, 1), logs: logs, engine: engine}
-	go func() { c.kernelDone <- k.Run(ctx) }()
+	c := &testClient{t: t, signer: signer, iopub: make(chan *Message, 1000), session: newID(),
+		cancel: cancel, kernelDone: make(chan error, 1), logs: logs}
+	go func() { c.kernelDone <- run(ctx) }()
 	time.Sleep(50 * time.Millisecond) // let it bind
 
 	c.shell = zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("shell-"+c.session)))
@@ -117,10 +130,10 @@ func startKernel(t testing.TB) *testClient {
 		}
 	})
 	// Like jupyter_client: ask for kernel_info until iopub is subscribed.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(start)
 	for {
 		c.request(c.shell, "kernel_info_request", map[string]any{}, nil)
-		c.recv(c.shell, 5*time.Second)
+		c.recv(c.shell, start)
 		select {
 		case <-c.iopub:
 			c.drain(100 * time.Millisecond)

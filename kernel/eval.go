@@ -140,6 +140,9 @@ func (s *Session) cellError(ctx context.Context, c *nbCell, p *part, err error) 
 	}
 	var pe interp.Panic
 	if errors.As(err, &pe) {
+		if ex, ok := pe.Value.(*exitPanic); ok {
+			return s.exitError(c, p, ex)
+		}
 		value := fmt.Sprint(pe.Value)
 		tb := []string{"panic: " + value}
 		frames := s.stderr.takePanics()
@@ -180,6 +183,24 @@ func (s *Session) cellError(ctx context.Context, c *nbCell, p *part, err error) 
 		return lineError(c.src, "CompileError", text, line, col)
 	}
 	return lineError(c.src, "Error", msg, p.line, p.col)
+}
+
+// exitError is a cell's call of os.Exit or log.Fatal: the cell ends with an error
+// that names the call, where it was, and that the kernel (and its values) lives on.
+func (s *Session) exitError(c *nbCell, p *part, ex *exitPanic) error {
+	line, col := p.line, p.col
+	if frames := s.stderr.takePanics(); len(frames) > 0 { // innermost first
+		if m := panicPos.FindStringSubmatch(strings.TrimSpace(frames[0])); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			col, _ = strconv.Atoi(m[2])
+		}
+	}
+	msg := fmt.Sprintf("the cell called %s; it ended the cell, not the kernel: "+
+		"the values of earlier cells are kept", ex)
+	if ex.call == "os.Exit" {
+		return lineError(c.src, "Exit", msg, line, col)
+	}
+	return lineError(c.src, "Fatal", msg, line, col)
 }
 
 // known is every name a cell may read: what cells defined, the interpreter's globals

@@ -22,6 +22,7 @@ type InstallOptions struct {
 	Name       string // spec directory name; DefaultKernelName when empty
 	Prefix     string // install under Prefix/share/jupyter/kernels; else the user's data dir
 	Executable string // the dpsflow binary; the running executable when empty
+	MaxMemory  string // the kernel's --max-memory (checked by ParseMemory); its default when empty
 }
 
 // KernelSpec is the kernel.json Jupyter reads.
@@ -70,6 +71,13 @@ func Install(opts InstallOptions) (string, error) {
 	if name != filepath.Base(name) || name == "." || name == ".." {
 		return "", fmt.Errorf("kernel name %q must be a plain directory name", name)
 	}
+	argv := []string{"kernel", "--connection-file", "{connection_file}"}
+	if opts.MaxMemory != "" {
+		if _, err := ParseMemory(opts.MaxMemory); err != nil {
+			return "", fmt.Errorf("--max-memory: %w", err)
+		}
+		argv = append(argv, "--max-memory", opts.MaxMemory)
+	}
 	exe := opts.Executable
 	if exe == "" {
 		var err error
@@ -92,7 +100,7 @@ func Install(opts InstallOptions) (string, error) {
 		return "", err
 	}
 	spec := KernelSpec{
-		Argv:          []string{exe, "kernel", "--connection-file", "{connection_file}"},
+		Argv:          append([]string{exe}, argv...),
 		DisplayName:   "Go (dpsflow)",
 		Language:      "go",
 		InterruptMode: "message",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,22 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := Install(InstallOptions{Name: "../escape"}); err == nil {
 		t.Error("a name with a path was accepted")
+	}
+
+	// --max-memory goes into the kernel's command line, checked first.
+	dir, err = Install(InstallOptions{Prefix: prefix, Executable: "/opt/bin/dpsflow", MaxMemory: "4GiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(filepath.Join(dir, "kernel.json"))
+	spec = KernelSpec{}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(spec.Argv, " "); got != "/opt/bin/dpsflow kernel --connection-file {connection_file} --max-memory 4GiB" {
+		t.Errorf("argv with --max-memory: %s", got)
+	}
+	if _, err := Install(InstallOptions{Prefix: prefix, MaxMemory: "lots"}); err == nil || !strings.Contains(err.Error(), "--max-memory") {
+		t.Errorf("--max-memory lots: %v", err)
 	}
 }

@@ -30,6 +30,8 @@ type Kernel struct {
 	count   int
 	history []historyItem
 
+	pipe *pipeConn // the supervisor's pipes, for an interpreter process; nil when serving sockets
+
 	mu     sync.Mutex
 	cancel context.CancelFunc // cancels the running cell; nil when idle
 	quit   chan struct{}
@@ -53,26 +55,37 @@ func New(info *ConnectionInfo, engine Engine, logw io.Writer) (*Kernel, error) {
 	}, nil
 }
 
-// Serve runs a Go kernel for the connection file until Jupyter shuts it down.
-func Serve(ctx context.Context, connectionFile string) error {
-	info, err := LoadConnection(connectionFile)
-	if err != nil {
-		return err
-	}
+// serveInProcess runs the kernel and its interpreter in this process. Over pipe (the
+// interpreter process of a supervisor) it serves what the supervisor forwards;
+// otherwise it binds the connection's sockets itself.
+func serveInProcess(ctx context.Context, info *ConnectionInfo, pipe *pipeConn, session string) error {
 	sess := NewSession()
 	var logw io.Writer = os.Stderr
-	if c, err := captureStdio(sess.sink); err == nil {
+	var stderrLoop, logf *os.File
+	if pipe != nil && pipe.stderrLoop != nil {
+		stderrLoop, logf = pipe.stderrLoop, pipe.log
+		logw = logf
+	}
+	if c, err := capture(sess.sink, stderrLoop, logf); err == nil {
 		logw = c.log
 		sess.log = c.log
 		sess.syncOutput = c.Sync
-		// A crash of the whole process must still reach the server's log.
+		// A crash of the whole process must still reach the server's log (and the
+		// supervisor, which reads it to tell the notebook why).
 		_ = debug.SetCrashOutput(c.log, debug.CrashOptions{})
+		if pipe != nil {
+			sess.stderr.tee = c.log // the lines of a goroutine's panic, for the supervisor
+		}
 	} else {
 		fmt.Fprintln(os.Stderr, "dpsflow kernel: output of compiled code stays in this log:", err)
 	}
 	k, err := New(info, sess, logw)
 	if err != nil {
 		return err
+	}
+	k.pipe = pipe
+	if session != "" {
+		k.session = session
 	}
 	return k.Run(ctx)
 }
@@ -84,23 +97,21 @@ func Serve(ctx context.Context, connectionFile string) error {
 func (k *Kernel) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	k.shell = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.control = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.stdin = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.iopub = zmq4.NewPub(ctx, zmq4.WithLogger(k.log))
-	k.hb = zmq4.NewRep(ctx, zmq4.WithLogger(k.log))
-	socks := []struct {
-		s    zmq4.Socket
-		port int
-	}{{k.shell, k.info.ShellPort}, {k.control, k.info.ControlPort}, {k.stdin, k.info.StdinPort},
-		{k.iopub, k.info.IOPubPort}, {k.hb, k.info.HBPort}}
-	defer func() {
-		for _, s := range socks {
-			s.s.Close()
-		}
-	}()
-	for _, s := range socks {
-		if err := s.s.Listen(k.info.endpoint(s.port)); err != nil {
+	if k.pipe != nil {
+		// The supervisor owns the sockets (and answers heartbeats); the kernel ends
+		// when its pipe does.
+		k.shell, k.control, k.iopub = k.pipe.socket(chShell), k.pipe.socket(chControl), k.pipe.socket(chIOPub)
+		go func() {
+			select {
+			case <-k.pipe.done:
+				k.once.Do(func() { close(k.quit) })
+			case <-ctx.Done():
+			}
+		}()
+	} else {
+		closeAll, err := k.listen(ctx)
+		defer closeAll()
+		if err != nil {
 			return err
 		}
 	}
@@ -120,7 +131,9 @@ func (k *Kernel) Run(ctx context.Context) error {
 	}()
 
 	k.publish(nil, "status", map[string]any{"execution_state": "starting"})
-	go k.heartbeat(ctx)
+	if k.hb != nil {
+		go k.heartbeat(ctx)
+	}
 	go k.serve(ctx, k.control, "control")
 	go k.serve(ctx, k.shell, "shell")
 	select {
@@ -132,6 +145,31 @@ func (k *Kernel) Run(ctx context.Context) error {
 	time.Sleep(50 * time.Millisecond)
 	stop()
 	return nil
+}
+
+// listen binds the five sockets; closeAll closes them.
+func (k *Kernel) listen(ctx context.Context) (closeAll func(), err error) {
+	k.shell = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
+	k.control = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
+	k.stdin = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
+	k.iopub = zmq4.NewPub(ctx, zmq4.WithLogger(k.log))
+	k.hb = zmq4.NewRep(ctx, zmq4.WithLogger(k.log))
+	socks := []struct {
+		s    zmq4.Socket
+		port int
+	}{{k.shell, k.info.ShellPort}, {k.control, k.info.ControlPort}, {k.stdin, k.info.StdinPort},
+		{k.iopub, k.info.IOPubPort}, {k.hb, k.info.HBPort}}
+	closeAll = func() {
+		for _, s := range socks {
+			s.s.Close()
+		}
+	}
+	for _, s := range socks {
+		if err := s.s.Listen(k.info.endpoint(s.port)); err != nil {
+			return closeAll, err
+		}
+	}
+	return closeAll, nil
 }
 
 // heartbeat echoes every ping so that the front end knows the process is alive.

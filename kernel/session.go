@@ -78,9 +78,12 @@ func (s *Session) Reset() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Unrestricted: cells see the real environment ($DPSFLOW_BACKEND, paths). os.Exit
-	// and log.Fatal still panic instead of ending the kernel (yaegi's stdlib wrappers).
+	// and log.Fatal end the cell, not the kernel (useExitOverrides).
 	it := interp.New(interp.Options{Stdout: s.stdout, Stderr: s.stderr, Unrestricted: true})
 	if err := it.Use(stdlib.Symbols); err != nil {
+		return err
+	}
+	if err := useExitOverrides(it); err != nil {
 		return err
 	}
 	if err := it.Use(symbols.All()); err != nil {
@@ -139,6 +142,9 @@ func (s *Session) Execute(ctx context.Context, req ExecRequest, out Output) (res
 		s.stdout.set(nil)
 		s.stderr.set(nil)
 		io.flush()
+		if s.stderr.tee != nil { // what was logged so far cannot explain a later crash
+			s.stderr.tee.Write([]byte(cellEndMarker + "\n"))
+		}
 	}()
 
 	if page, ok := s.pager(req.Code); ok {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"io"
 	"regexp"
 	"sync"
 	"time"
@@ -75,6 +76,7 @@ type switchWriter struct {
 	w      *stream
 	panics []string // captured panic frames, innermost first
 	stderr bool
+	tee    io.Writer // also gets the panic frames, when set (the supervisor reads them)
 }
 
 var panicLine = regexp.MustCompile(`^(?:cell|_\.go)?:?\d+:\d+: panic: .*\n?$`)
@@ -84,6 +86,9 @@ func (sw *switchWriter) Write(p []byte) (int, error) {
 	defer sw.mu.Unlock()
 	if sw.stderr && panicLine.Match(p) {
 		sw.panics = append(sw.panics, string(p))
+		if sw.tee != nil {
+			sw.tee.Write(append([]byte(frameMarker), p...))
+		}
 		return len(p), nil
 	}
 	if sw.w != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func newKernelCmd() *cobra.Command {
-	var connFile string
+	var connFile, maxMemory string
 	cmd := &cobra.Command{
 		Use:   "kernel --connection-file FILE",
 		Short: "Run the Go Jupyter kernel (Jupyter starts it), or install its kernel spec",
@@ -18,7 +18,10 @@ func newKernelCmd() *cobra.Command {
 standard library, GoMLX and dpsflow's packages compiled in, values persist between
 cells, and cells form a reactive DAG: re-running a cell re-runs the cells that read
 what it defines. Set it up once with 'dpsflow kernel install', then pick "Go (dpsflow)"
-in Jupyter. See 'go doc github.com/dpsflow/dpsflow/kernel' for the manual.`,
+in Jupyter. The cells run in a child process: when a cell crashes it (a panic in a
+goroutine, a fatal runtime error, more memory than --max-memory), the kernel restarts
+it and the cell's error says why. See 'go doc github.com/dpsflow/dpsflow/kernel' for
+the manual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if connFile == "" {
@@ -29,10 +32,16 @@ in Jupyter. See 'go doc github.com/dpsflow/dpsflow/kernel' for the manual.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			return kernel.Serve(ctx, connFile)
+			maxMem, err := kernel.ParseMemory(maxMemory)
+			if err != nil {
+				return usageError{fmt.Errorf("--max-memory: %w", err)}
+			}
+			return kernel.Serve(ctx, connFile, kernel.Options{MaxMemory: maxMem})
 		},
 	}
 	cmd.Flags().StringVar(&connFile, "connection-file", "", "the connection file Jupyter writes for the kernel")
+	cmd.Flags().StringVar(&maxMemory, "max-memory", kernel.DefaultMaxMemory, "restart the interpreter when a cell makes it use more "+
+		"memory than `SIZE` (4GiB, 512MiB, 75% of the machine's, or off)")
 	cmd.AddCommand(newKernelInstallCmd())
 	return cmd
 }
@@ -63,5 +72,6 @@ P/share/jupyter/kernels/NAME (for example the prefix of a virtual environment).`
 	cmd.Flags().BoolVar(&user, "user", false, "install for the current user (the default)")
 	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "install under `P`/share/jupyter/kernels")
 	cmd.Flags().StringVar(&opts.Name, "name", kernel.DefaultKernelName, "the kernel spec's name")
+	cmd.Flags().StringVar(&opts.MaxMemory, "max-memory", "", "the kernel's --max-memory `SIZE` (default "+kernel.DefaultMaxMemory+" of the machine's memory)")
 	return cmd
 }

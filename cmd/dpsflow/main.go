@@ -54,6 +54,6 @@ Sampling (Chung et al., ICLR 2023), on a pure-Go backend or on XLA (GPU, CPU, TP
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newDoctorCmd(), newVersionCmd(), newModelCmd(), newStepCmd(), newTrainCmd(), newTrainClassifierCmd(), newRunCmd(), newSolversCmd(), newTableCmd(), newScoreCmd(), newDAGCmd(), newKernelCmd())
+	root.AddCommand(newDoctorCmd(), newVersionCmd(), newModelCmd(), newStepCmd(), newTrainCmd(), newTrainClassifierCmd(), newRunCmd(), newSolversCmd(), newTableCmd(), newSweepCmd(), newScoreCmd(), newDAGCmd(), newKernelCmd(), newCacheCmd())
 	return root
 }

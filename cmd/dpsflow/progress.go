@@ -53,6 +53,8 @@ func (p *progress) event(e dag.Event) {
 	case dag.EventType("failed"):
 		p.closeBar(e.Node)
 		fmt.Fprintf(p.w, "  %-18s %-10s FAILED: %v\n", e.Node, e.Kind, e.Err)
+	case dag.EventType("warning"):
+		fmt.Fprintf(p.w, "  %-18s %-10s %s\n", e.Node, e.Kind, e.Message)
 	case dag.EventType("skipped"):
 		fmt.Fprintf(p.w, "  %-18s %-10s skipped (an input failed)\n", e.Node, e.Kind)
 	}

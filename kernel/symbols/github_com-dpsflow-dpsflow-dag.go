@@ -4,6 +4,8 @@ package symbols
 
 import (
 	"github.com/dpsflow/dpsflow/dag"
+	"go/constant"
+	"go/token"
 	"io"
 	"reflect"
 )
@@ -11,37 +13,53 @@ import (
 func init() {
 	Symbols["github.com/dpsflow/dpsflow/dag/dag"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"BuiltinTypes":   reflect.ValueOf(&dag.BuiltinTypes).Elem(),
-		"Compatible":     reflect.ValueOf(dag.Compatible),
-		"DOT":            reflect.ValueOf(dag.DOT),
-		"EventCached":    reflect.ValueOf(dag.EventCached),
-		"EventDone":      reflect.ValueOf(dag.EventDone),
-		"EventFailed":    reflect.ValueOf(dag.EventFailed),
-		"EventProgress":  reflect.ValueOf(dag.EventProgress),
-		"EventQueued":    reflect.ValueOf(dag.EventQueued),
-		"EventSkipped":   reflect.ValueOf(dag.EventSkipped),
-		"EventStart":     reflect.ValueOf(dag.EventStart),
-		"Load":           reflect.ValueOf(dag.Load),
-		"NewRegistry":    reflect.ValueOf(dag.NewRegistry),
-		"NormalizeParam": reflect.ValueOf(dag.NormalizeParam),
-		"OpenCache":      reflect.ValueOf(dag.OpenCache),
-		"ParamTypes":     reflect.ValueOf(&dag.ParamTypes).Elem(),
-		"Parse":          reflect.ValueOf(dag.Parse),
-		"SVG":            reflect.ValueOf(dag.SVG),
-		"SplitRef":       reflect.ValueOf(dag.SplitRef),
-		"StatusCached":   reflect.ValueOf(dag.StatusCached),
-		"StatusFailed":   reflect.ValueOf(dag.StatusFailed),
-		"StatusRan":      reflect.ValueOf(dag.StatusRan),
-		"StatusSkipped":  reflect.ValueOf(dag.StatusSkipped),
+		"BuiltinTypes":       reflect.ValueOf(&dag.BuiltinTypes).Elem(),
+		"Compatible":         reflect.ValueOf(dag.Compatible),
+		"DOT":                reflect.ValueOf(dag.DOT),
+		"EventCached":        reflect.ValueOf(dag.EventCached),
+		"EventDone":          reflect.ValueOf(dag.EventDone),
+		"EventFailed":        reflect.ValueOf(dag.EventFailed),
+		"EventProgress":      reflect.ValueOf(dag.EventProgress),
+		"EventQueued":        reflect.ValueOf(dag.EventQueued),
+		"EventSkipped":       reflect.ValueOf(dag.EventSkipped),
+		"EventStart":         reflect.ValueOf(dag.EventStart),
+		"EventWarning":       reflect.ValueOf(dag.EventWarning),
+		"GCCache":            reflect.ValueOf(dag.GCCache),
+		"Load":               reflect.ValueOf(dag.Load),
+		"NewRegistry":        reflect.ValueOf(dag.NewRegistry),
+		"NormalizeParam":     reflect.ValueOf(dag.NormalizeParam),
+		"OpenCache":          reflect.ValueOf(dag.OpenCache),
+		"ParamTypes":         reflect.ValueOf(&dag.ParamTypes).Elem(),
+		"Parse":              reflect.ValueOf(dag.Parse),
+		"ProblemBadManifest": reflect.ValueOf(constant.MakeFromLiteral("\"bad manifest\"", token.STRING, 0)),
+		"ProblemDecode":      reflect.ValueOf(constant.MakeFromLiteral("\"cannot decode\"", token.STRING, 0)),
+		"ProblemHash":        reflect.ValueOf(constant.MakeFromLiteral("\"hash mismatch\"", token.STRING, 0)),
+		"ProblemMissing":     reflect.ValueOf(constant.MakeFromLiteral("\"missing\"", token.STRING, 0)),
+		"ProblemSize":        reflect.ValueOf(constant.MakeFromLiteral("\"wrong size\"", token.STRING, 0)),
+		"ProblemStray":       reflect.ValueOf(constant.MakeFromLiteral("\"not an entry\"", token.STRING, 0)),
+		"ProblemTruncated":   reflect.ValueOf(constant.MakeFromLiteral("\"truncated\"", token.STRING, 0)),
+		"ProblemUnreadable":  reflect.ValueOf(constant.MakeFromLiteral("\"unreadable\"", token.STRING, 0)),
+		"SVG":                reflect.ValueOf(dag.SVG),
+		"SplitRef":           reflect.ValueOf(dag.SplitRef),
+		"StatusCached":       reflect.ValueOf(dag.StatusCached),
+		"StatusFailed":       reflect.ValueOf(dag.StatusFailed),
+		"StatusRan":          reflect.ValueOf(dag.StatusRan),
+		"StatusSkipped":      reflect.ValueOf(dag.StatusSkipped),
+		"VerifyCache":        reflect.ValueOf(dag.VerifyCache),
 
 		// type definitions
 		"Cache":           reflect.ValueOf((*dag.Cache)(nil)),
 		"Call":            reflect.ValueOf((*dag.Call)(nil)),
 		"Codec":           reflect.ValueOf((*dag.Codec)(nil)),
 		"CycleError":      reflect.ValueOf((*dag.CycleError)(nil)),
+		"DamagedEntry":    reflect.ValueOf((*dag.DamagedEntry)(nil)),
 		"Decision":        reflect.ValueOf((*dag.Decision)(nil)),
+		"EntryProblem":    reflect.ValueOf((*dag.EntryProblem)(nil)),
 		"Event":           reflect.ValueOf((*dag.Event)(nil)),
 		"EventType":       reflect.ValueOf((*dag.EventType)(nil)),
+		"GCItem":          reflect.ValueOf((*dag.GCItem)(nil)),
+		"GCOptions":       reflect.ValueOf((*dag.GCOptions)(nil)),
+		"GCReport":        reflect.ValueOf((*dag.GCReport)(nil)),
 		"Graph":           reflect.ValueOf((*dag.Graph)(nil)),
 		"Kind":            reflect.ValueOf((*dag.Kind)(nil)),
 		"Node":            reflect.ValueOf((*dag.Node)(nil)),
@@ -56,6 +74,8 @@ func init() {
 		"Status":          reflect.ValueOf((*dag.Status)(nil)),
 		"ValidationError": reflect.ValueOf((*dag.ValidationError)(nil)),
 		"ValueChecker":    reflect.ValueOf((*dag.ValueChecker)(nil)),
+		"VerifyOptions":   reflect.ValueOf((*dag.VerifyOptions)(nil)),
+		"VerifyReport":    reflect.ValueOf((*dag.VerifyReport)(nil)),
 
 		// interface wrapper definitions
 		"_Codec":        reflect.ValueOf((*_github_com_dpsflow_dpsflow_dag_Codec)(nil)),

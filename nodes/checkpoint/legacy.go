@@ -58,10 +58,17 @@ func readLegacy(path, entry string) (ts map[string]*tensors.Tensor, err error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
-	pr := &py2CompatReader{r: br} // pickles only; storage bytes are read from br directly
+	cr := &countingReader{r: f}
+	br := bufio.NewReaderSize(cr, int(min(info.Size()+1, 1<<20))) // no 1 MB buffer for a small file
 	storages := map[string]*torchStorage{}
 	load := func(what string) (any, error) {
+		// Each pickle is read (lengths checked against what is left of the file) before
+		// gopickle decodes it; storage bytes are read from br directly.
+		pkl, err := readPickle(br, info.Size()-(cr.n-int64(br.Buffered())))
+		if err != nil {
+			return nil, fmt.Errorf("legacy torch.save file: reading the %s: %w", what, err)
+		}
+		pr := &py2CompatReader{r: bufio.NewReader(bytes.NewReader(pkl))}
 		v, err := newUnpickler(pr, legacyFindClass, storages).Load()
 		if err != nil {
 			return nil, fmt.Errorf("legacy torch.save file: decoding the %s: %w", what, noEOF(err))
@@ -195,6 +202,18 @@ var (
 	py2OrderedDict  = []byte("collections\nOrderedDict\n")
 	py2CompatModule = "dpsflowcompat" // any name gopickle does not resolve itself
 )
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
 
 // py2CompatReader passes a pickle stream through, rewriting the GLOBAL opcode
 // "ccollections\nOrderedDict\n". gopickle reads opcodes and the text lines of GLOBAL with

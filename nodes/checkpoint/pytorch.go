@@ -2,11 +2,13 @@ package checkpoint
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/big"
 	"os"
 	"slices"
@@ -57,9 +59,11 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 	fail := func(err error) (map[string]*tensors.Tensor, error) {
 		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
 	}
-	if _, err := os.Stat(path); err != nil {
+	info, err := os.Stat(path)
+	if err != nil {
 		return fail(err)
 	}
+	archiveSize := uint64(info.Size())
 	if head, herr := readHead(path, len(legacyTorchMagic)); herr == nil && bytes.Equal(head, legacyTorchMagic) {
 		if ts, err = readLegacy(path, entry); err != nil {
 			return fail(err)
@@ -82,7 +86,7 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 	}
 	bigEndian := false
 	if f, ok := records[prefix+"byteorder"]; ok {
-		b, err := readRecord(f, 16)
+		b, err := readRecord(f, 16, archiveSize)
 		if err != nil {
 			return fail(fmt.Errorf("reading byteorder: %w", err))
 		}
@@ -95,7 +99,7 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 		}
 	}
 
-	pkl, err := readRecord(records[prefix+"data.pkl"], 1<<30)
+	pkl, err := readRecord(records[prefix+"data.pkl"], 1<<30, archiveSize)
 	if err != nil {
 		return fail(fmt.Errorf("reading %sdata.pkl: %w", prefix, err))
 	}
@@ -125,7 +129,7 @@ func ReadPyTorchEntry(path, entry string) (ts map[string]*tensors.Tensor, err er
 			return fail(fmt.Errorf("tensor %q: storage %q holds %d bytes, %d %s elements need %d",
 				views[0].name, k, rec.UncompressedSize64, st.numel, st.class, want))
 		}
-		raw, err := readRecord(rec, rec.UncompressedSize64)
+		raw, err := readRecord(rec, rec.UncompressedSize64, archiveSize)
 		if err != nil {
 			return fail(fmt.Errorf("tensor %q: reading storage %q: %w", views[0].name, k, err))
 		}
@@ -153,7 +157,14 @@ func groupByStorage(named map[string]*torchTensor) map[string][]namedView {
 }
 
 // byteSize is the storage's size in bytes (numel checked non-negative by the callers).
-func (st *torchStorage) byteSize() uint64 { return uint64(st.numel) * uint64(st.kind.size()) }
+// It saturates instead of wrapping, so a huge numel fails the size checks.
+func (st *torchStorage) byteSize() uint64 {
+	n, size := uint64(st.numel), uint64(st.kind.size())
+	if size != 0 && n > math.MaxUint64/size {
+		return math.MaxUint64
+	}
+	return n * size
+}
 
 // materialiseStorage adds to ts the given views, all of one storage whose bytes (in the
 // file's byte order; at least numel elements) are raw, each as its own contiguous tensor.
@@ -182,6 +193,9 @@ func materialiseStorage(ts map[string]*tensors.Tensor, views []namedView, raw []
 	return nil
 }
 
+// maxViewRepeat bounds how many elements a view may have per element of its storage.
+const maxViewRepeat = 1024
+
 // materialise returns the view tt of the storage bytes raw as a contiguous tensor.
 func (tt *torchTensor) materialise(raw []byte) (*tensors.Tensor, error) {
 	size := tt.storage.kind.size()
@@ -190,6 +204,12 @@ func (tt *torchTensor) materialise(raw []byte) (*tensors.Tensor, error) {
 		return nil, err
 	}
 	n, _ := numElements(tt.size, maxElements) // checked by stridedSpan
+	// An overlapping view (an expanded tensor: stride 0) may repeat its storage's
+	// elements, but not without bound, or a few bytes of file could ask for terabytes.
+	if n > maxViewRepeat*max(tt.storage.numel, 1) {
+		return nil, fmt.Errorf("view of %d elements (size %v, stride %v) repeats its storage of %d elements more than %d times",
+			n, tt.size, tt.stride, tt.storage.numel, maxViewRepeat)
+	}
 	var data []byte
 	if contiguous {
 		data = raw[tt.offset*size : (tt.offset+n)*size]
@@ -216,10 +236,22 @@ func archivePrefix(files []*zip.File) (string, bool) {
 	return "", false
 }
 
-// readRecord reads a whole zip record (checking its CRC), refusing records over limit bytes.
-func readRecord(f *zip.File, limit uint64) ([]byte, error) {
+// readRecord reads a whole zip record (checking its CRC), refusing records over limit bytes
+// and records whose declared sizes the archive (of archiveSize bytes) cannot hold.
+func readRecord(f *zip.File, limit, archiveSize uint64) ([]byte, error) {
 	if f.UncompressedSize64 > limit {
 		return nil, fmt.Errorf("record %s is too large (%d bytes)", f.Name, f.UncompressedSize64)
+	}
+	// The sizes are the file's word, and the buffer is allocated from them: a record's
+	// compressed bytes must fit in the archive, a stored record is as large as they are,
+	// and a deflated one at most deflate's ~1032:1 ratio larger, so a small archive cannot
+	// make us allocate gigabytes.
+	switch {
+	case f.CompressedSize64 > archiveSize:
+		return nil, fmt.Errorf("record %s: %d compressed bytes declared in a %d-byte archive (truncated or corrupt)", f.Name, f.CompressedSize64, archiveSize)
+	case f.Method == zip.Store && f.UncompressedSize64 != f.CompressedSize64,
+		f.UncompressedSize64/1032 > f.CompressedSize64:
+		return nil, fmt.Errorf("record %s: %d bytes declared from %d compressed bytes (corrupt archive)", f.Name, f.UncompressedSize64, f.CompressedSize64)
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -386,6 +418,9 @@ func unpickle(pkl []byte) (obj any, err error) {
 			obj, err = nil, fmt.Errorf("malformed pickle: %v", r)
 		}
 	}()
+	if pkl, err = readPickle(bufio.NewReader(bytes.NewReader(pkl)), int64(len(pkl))); err != nil {
+		return nil, err
+	}
 	return newUnpickler(bytes.NewReader(pkl), findClass, map[string]*torchStorage{}).Load()
 }
 

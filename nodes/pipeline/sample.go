@@ -11,6 +11,7 @@ import (
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/internal/atomicfile"
+	"github.com/dpsflow/dpsflow/internal/sampleblock"
 	"github.com/dpsflow/dpsflow/nodes/metrics"
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/nodes/schedule"
@@ -149,12 +150,25 @@ func runSample(c *dag.Call) error {
 	tr := &Trace{Solver: name}
 	var psnrSum map[int]float64
 	var steps int
+	// A sweep worker runs a block of the images (whole batches) and stops: the merge runs
+	// the node again without a block and finds every batch saved.
+	block, inBlock := sampleblock.From(c.Context())
+	if inBlock {
+		if block.Lo < 0 || block.Lo >= block.Hi || block.Lo%batch != 0 || (block.Hi%batch != 0 && block.Hi < n) {
+			return fmt.Errorf("image block %d–%d is not whole batches of %d of the %d images", block.Lo, block.Hi-1, batch, n)
+		}
+		if block.Lo == 0 && block.Hi >= n {
+			inBlock = false // the block is every image: the node completes
+		}
+	}
 	for lo := 0; lo < n; lo += batch {
 		hi := min(n, lo+batch)
-		run, err := prepare(lo, hi)
-		if err != nil {
-			return fmt.Errorf("images %d–%d: %w", lo, hi-1, err)
+		if inBlock && (lo < block.Lo || lo >= block.Hi) {
+			continue
 		}
+		// Prepared (compiled) only when a batch still has steps to run: finished batches,
+		// saved by an earlier or another run, are only read back.
+		run := func() (solver.Run, error) { return prepare(lo, hi) }
 		best := make([]int, hi-lo) // the restart kept for each image
 		runs := make([]*batchState, restarts)
 		for r := range restarts {
@@ -171,6 +185,9 @@ func runSample(c *dag.Call) error {
 					best[i] = r
 				}
 			}
+		}
+		if inBlock {
+			continue
 		}
 		first := runs[0] // the trace follows the first run
 		if tr.Residual == nil {
@@ -202,6 +219,9 @@ func runSample(c *dag.Call) error {
 			psnrSum[step] += first.PSNR[i]
 		}
 	}
+	if inBlock {
+		return sampleblock.ErrBlockDone
+	}
 	for _, step := range tr.PSNRSteps {
 		tr.PSNR = append(tr.PSNR, psnrSum[step]/float64(n))
 	}
@@ -217,7 +237,7 @@ const maxFrames = 20
 const restartSeedStride = 1_000_000_007
 
 // runBatch runs job, resuming from its scratch state when a killed run left one.
-func runBatch(c *dag.Call, run solver.Run, job batchJob, truth *Images, every, ckEvery int) (*batchState, error) {
+func runBatch(c *dag.Call, prepare func() (solver.Run, error), job batchJob, truth *Images, every, ckEvery int) (*batchState, error) {
 	lo, hi := job.lo, job.hi
 	st := &batchState{}
 	var resume *solver.State
@@ -295,6 +315,10 @@ func runBatch(c *dag.Call, run solver.Run, job batchJob, truth *Images, every, c
 			st.Seconds = secondsBefore + time.Since(start).Seconds()
 			return writeGob(job.path, st)
 		},
+	}
+	run, err := prepare()
+	if err != nil {
+		return nil, err
 	}
 	res, err := run.Solve(c.Context(), job.y, job.seed, hooks)
 	if err != nil {

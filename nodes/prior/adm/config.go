@@ -127,6 +127,10 @@ func (c Config) resolve() (resolved, error) {
 			r.mult = append(r.mult, v)
 		}
 	}
+	// Bounded first: 1<<63 and beyond would overflow the divisibility check below.
+	if len(r.mult) > 16 {
+		return r, fmt.Errorf("channel_mult: %d levels; at most 16 are supported", len(r.mult))
+	}
 	if c.ImageSize%(1<<(len(r.mult)-1)) != 0 {
 		return r, fmt.Errorf("image_size %d is not divisible by the %d down-samplings of channel_mult", c.ImageSize, len(r.mult)-1)
 	}
