@@ -90,7 +90,11 @@ type Kind struct {
 	// so the node is cached until what it reads changes, and Explain can tell without
 	// running the node. An error makes the node run (and report it).
 	Fingerprint func(params map[string]any) (string, error)
-	Run         func(c *Call) error
+	// Check, when set, checks the node's parameters (defaults applied) beyond their types:
+	// ranges, names, files. Validate calls it, so that 'dag explain' and 'dag run' refuse a
+	// bad value before anything runs; return a *ParamError to name the parameter.
+	Check func(params map[string]any) error
+	Run   func(c *Call) error
 }
 
 func (k *Kind) input(name string) *Port {

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -34,6 +35,11 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// ParamError is what a Kind's Check returns to say which parameter is wrong.
+type ParamError struct{ Param, Msg string }
+
+func (e *ParamError) Error() string { return fmt.Sprintf("param %q: %s", e.Param, e.Msg) }
+
 // ValidationError lists every problem found in a graph.
 type ValidationError struct{ Problems []Problem }
 
@@ -49,7 +55,8 @@ func (e *ValidationError) Error() string {
 // Validate checks everything before anything runs: duplicate/empty ids, unknown kinds,
 // unknown input ports, references to unknown nodes/ports, unconnected required inputs,
 // type mismatches, cycles (the error lists the cycle), unknown params, params of the wrong
-// type, missing required params. It reports ALL problems at once as *ValidationError.
+// type, missing required params, and what each kind's Check refuses. It reports ALL
+// problems at once as *ValidationError.
 func (r *Registry) Validate(g *Graph) error {
 	var probs []Problem
 	add := func(node, port, param, format string, args ...any) {
@@ -127,6 +134,7 @@ func (r *Registry) Validate(g *Graph) error {
 			}
 		}
 		// Params.
+		before := len(probs)
 		for _, name := range sortedKeys(n.Params) {
 			p := k.param(name)
 			if p == nil {
@@ -140,6 +148,17 @@ func (r *Registry) Validate(g *Graph) error {
 		for _, p := range k.Params {
 			if _, ok := n.Params[p.Name]; !ok && p.Required {
 				add(n.ID, "", p.Name, "required param (type %q) is missing", p.Type)
+			}
+		}
+		// The kind's own check, on params of the right types only (it may assume them).
+		if k.Check != nil && len(probs) == before {
+			if err := k.Check(effectiveParams(k, n)); err != nil {
+				var pe *ParamError
+				if errors.As(err, &pe) {
+					add(n.ID, "", pe.Param, "%s", pe.Msg)
+				} else {
+					add(n.ID, "", "", "%v", err)
+				}
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/internal/yamlerr"
 	"gopkg.in/yaml.v3"
 )
 
@@ -49,7 +50,7 @@ func parse(data []byte, name string) (*Graph, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty graph file", name)
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, yamlerr.Plain(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

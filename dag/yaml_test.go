@@ -92,8 +92,8 @@ nodes:
 func TestYAMLErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct{ name, src, want string }{
-		{"unknown node key", "nodes:\n  - id: a\n    kind: const\n    kindd: x\n", "line 4: field kindd not found"},
-		{"unknown top key", "nodes: []\nseeds: 3\n", "line 2: field seeds not found"},
+		{"unknown node key", "nodes:\n  - id: a\n    kind: const\n    kindd: x\n", `line 4: unknown key "kindd"`},
+		{"unknown top key", "nodes: []\nseeds: 3\n", `line 2: unknown key "seeds"`},
 		{"bad seed", "seed: -1\nnodes: []\n", "line 1"},
 		{"bad syntax", "nodes:\n  - id: [a\n", "line"},
 		{"empty", "", "empty graph file"},

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/dpsflow/dpsflow/dag"
@@ -18,6 +20,9 @@ func newDAGCmd() *cobra.Command {
 		Long: `A DAG file names nodes (a kind, parameters, a seed) and wires their typed ports. 'dpsflow run'
 writes one as DIR/run.yaml. Node results are cached beside the file (.dpsflow/cache) by a
 content hash of kind, version, parameters, seed and inputs, so a rerun does only what changed.`,
+		// A mistyped subcommand is refused (exit 2) instead of printing help with exit 0.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newDAGRunCmd(), newDAGGraphCmd(), newDAGExplainCmd(), newDAGKindsCmd(), newDAGExportCmd())
 	return cmd
@@ -29,6 +34,10 @@ func loadDAG(path string, out io.Writer) (*dag.Registry, *dag.Graph, error) {
 	g, err := dag.Load(path)
 	if err != nil {
 		return nil, nil, usageError{err}
+	}
+	// Save folders in the file are relative to it (run.yaml says "."), so it can move.
+	if err := pipeline.ResolveSaveDirs(g, filepath.Dir(path)); err != nil {
+		return nil, nil, usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	reg, err := registryFor(g, out)
 	if err != nil {
@@ -51,6 +60,8 @@ func cacheDirOr(flag, dagFile string) string {
 func newDAGRunCmd() *cobra.Command {
 	var cacheDir string
 	var force []string
+	var outDir string
+	var overwrite bool
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a DAG file, reusing cached node results",
@@ -58,6 +69,24 @@ func newDAGRunCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, g, err := loadDAG(args[0], cmd.OutOrStdout())
 			if err != nil {
+				return err
+			}
+			if info, err := os.Stat(cacheDir); cacheDir != "" && err == nil && !info.IsDir() {
+				return usageError{fmt.Errorf("--cache %s is a file, not a folder", cacheDir)}
+			}
+			// One process at a time per DAG folder (DIR/.dpsflow/lock, as 'dpsflow run' takes).
+			// A read-only DAG folder with the cache elsewhere (--cache) runs unlocked.
+			release, err := lockDir(filepath.Dir(args[0]))
+			var locked *lockedError
+			switch {
+			case err == nil:
+				defer release()
+			case cacheDir == "" || errors.As(err, &locked):
+				return err
+			default:
+				fmt.Fprintf(cmd.ErrOrStderr(), "not locking %s (%v)\n", filepath.Dir(args[0]), err)
+			}
+			if err := prepareDAGOut(g, args[0], outDir, overwrite); err != nil {
 				return err
 			}
 			res, err := runGraph(cmd, reg, g, cacheDirOr(cacheDir, args[0]), force)
@@ -74,6 +103,8 @@ func newDAGRunCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cacheDir, "cache", "", "cache folder (default: .dpsflow/cache beside FILE)")
 	cmd.Flags().StringSliceVar(&force, "force", nil, "node ids to run even when cached")
+	cmd.Flags().StringVar(&outDir, "out", "", "write the save node's results to this new folder (with its own run.yaml) instead of the one FILE names")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace results in a save folder that holds another graph's results")
 	return cmd
 }
 
@@ -163,10 +194,24 @@ func newDAGKindsCmd() *cobra.Command {
 					fmt.Fprintf(out, "    out %-12s %s\n", p.Name, p.Type)
 				}
 				for _, p := range k.Params {
-					fmt.Fprintf(out, "    param %-10s %s (default %v)\n", p.Name, p.Type, p.Default)
+					fmt.Fprintf(out, "    param %-10s %s%s\n", p.Name, p.Type, paramDefault(p))
 				}
 			}
 			return nil
 		},
 	}
+}
+
+// paramDefault says, for 'dag kinds', whether a param is required or what it defaults to
+// (nothing for an optional param without a default: absent stays absent).
+func paramDefault(p dag.Param) string {
+	switch {
+	case p.Required:
+		return " (required)"
+	case p.Default == nil:
+		return " (optional)"
+	case p.Default == "":
+		return ` (default "")`
+	}
+	return fmt.Sprintf(" (default %v)", p.Default)
 }

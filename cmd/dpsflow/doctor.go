@@ -79,7 +79,7 @@ in PJRT_PLUGIN_LIBRARY_PATH, GoMLX's places or a JAX installation), or
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&spec, "backend", "", `backend spec: "embedded" (default; $DPSFLOW_BACKEND overrides), "xla:<plugin name>" or "xla:<absolute plugin path>"`)
+	cmd.Flags().StringVar(&spec, "backend", "", backendFlagUsage)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	return cmd
 }

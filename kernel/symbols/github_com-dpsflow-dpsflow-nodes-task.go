@@ -14,6 +14,7 @@ func init() {
 		// function, constant and variable definitions
 		"Load":           reflect.ValueOf(task.Load),
 		"LoadDiffusion":  reflect.ValueOf(task.LoadDiffusion),
+		"NoiseSyntax":    reflect.ValueOf(constant.MakeFromLiteral("\"gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]]\"", token.STRING, 0)),
 		"Parse":          reflect.ValueOf(task.Parse),
 		"ParseDiffusion": reflect.ValueOf(task.ParseDiffusion),
 		"Preset":         reflect.ValueOf(task.Preset),

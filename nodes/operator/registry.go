@@ -52,7 +52,7 @@ func New(name string, h, w int, params map[string]any, seed uint64) (Operator, e
 	if opt, ok := a.m["mask_opt"]; ok && name == "inpainting" {
 		nested, ok := opt.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("inpainting: parameter mask_opt must be a map, got %T", opt)
+			return nil, fmt.Errorf("inpainting: parameter mask_opt must be a map, got %v", opt)
 		}
 		delete(a.m, "mask_opt")
 		for k, v := range nested {
@@ -241,7 +241,7 @@ func (a *args) unknown() error {
 }
 
 func (a *args) wrong(key string, v any, want string) error {
-	return fmt.Errorf("%s: parameter %s must be %s, got %T %v", a.task, key, want, v, v)
+	return fmt.Errorf("%s: parameter %s must be %s, got %v", a.task, key, want, v)
 }
 
 func (a *args) float(key string, def float64) (float64, error) {

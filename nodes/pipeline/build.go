@@ -55,8 +55,14 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	if r.Task == nil {
 		return nil, fmt.Errorf("run: no task")
 	}
-	if r.N < 1 || r.Steps < 0 || r.Batch < 1 || r.Restarts < 0 {
-		return nil, fmt.Errorf("run: N %d and Batch %d must be at least 1, Steps %d and Restarts %d at least 0", r.N, r.Batch, r.Steps, r.Restarts)
+	// One message per field, naming it: the CLI reports the one that is wrong.
+	for _, c := range []struct {
+		name     string
+		value, x int
+	}{{"N", r.N, 1}, {"Batch", r.Batch, 1}, {"Steps", r.Steps, 0}, {"Restarts", r.Restarts, 0}} {
+		if c.value < c.x {
+			return nil, fmt.Errorf("run: %s %d must be at least %d", c.name, c.value, c.x)
+		}
 	}
 	g := &dag.Graph{Name: r.Name, Seed: r.Seed}
 	r.addInputs(g)
@@ -67,7 +73,7 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 	}
 	r.addSolverRun(g, "", "", main)
 	save := map[string]string{"measurement": "measure.measurement", "recon": "sample.recon", "trace": "sample.trace",
-		"metrics": "metrics.metrics", "truth": "truth.images", "operator": "operator.operator"}
+		"metrics": "metrics.metrics", "truth": "truth.images", "operator": "operator.operator", "solver": "solver.solver", "noise": "noise.noise"}
 	if r.Baseline != "" {
 		base, err := r.SolverSpec(r.Baseline, nil)
 		if err != nil {
@@ -78,7 +84,7 @@ func RunGraph(r RunSpec) (*dag.Graph, error) {
 		save["baseline_metrics"] = "metrics_" + r.Baseline + ".metrics"
 	}
 	if r.Out != "" {
-		g.Add("save", "save", map[string]any{"dir": r.Out}, save)
+		g.Add("save", "save", map[string]any{"dir": r.Out, "run": r.RunRecordParam()}, save)
 	}
 	return g, nil
 }

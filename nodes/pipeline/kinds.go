@@ -9,6 +9,9 @@ import (
 	"github.com/dpsflow/dpsflow/internal/codever"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
 	"github.com/dpsflow/dpsflow/nodes/metrics"
+	"github.com/dpsflow/dpsflow/nodes/sampler"
+	"github.com/dpsflow/dpsflow/nodes/schedule"
+	"github.com/dpsflow/dpsflow/nodes/solver/dps"
 	"github.com/dpsflow/dpsflow/xla"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -40,7 +43,7 @@ func Register(reg *dag.Registry) error {
 func Kinds() []dag.Kind {
 	return append([]dag.Kind{
 		{
-			Name: "mnist", Version: "1", CodeVersion: codever.Of("nodes/mnist"), Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
+			Name: "mnist", Version: "1", Check: checkMNIST, CodeVersion: codever.Of("nodes/mnist"), Doc: "MNIST digits [start, start+n) of a split, as 1×32×32 images in [-1, 1]",
 			Params:  []dag.Param{{Name: "split", Type: "string", Default: "test"}, {Name: "start", Type: "int", Default: 0}, {Name: "n", Type: "int", Default: 8}},
 			Outputs: []dag.Port{{Name: "images", Type: TypeImages}},
 			Run: func(c *dag.Call) error {
@@ -50,8 +53,8 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "images", Version: "1", CodeVersion: codever.Of("nodes/npy"), Fingerprint: fingerprintImages,
-			Doc: "images from a PNG/JPEG folder or a .npy file, checked against the prior's size and channels",
+			Name: "images", Version: "2", Check: checkImages, CodeVersion: codever.Of("nodes/npy"), Fingerprint: fingerprintImages,
+			Doc: "images from a PNG/JPEG folder, one PNG/JPEG file or a .npy file, checked against the prior's size and channels (colour refused for a grey prior; transparency composited on black)",
 			Params: []dag.Param{{Name: "path", Type: "string", Required: true}, {Name: "n", Type: "int", Default: 0, Doc: "keep the first n (0: all)"},
 				{Name: "channels", Type: "int", Default: 1}, {Name: "size", Type: "int", Default: 32}},
 			Outputs: []dag.Port{{Name: "images", Type: TypeImages}},
@@ -62,7 +65,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "prior", Version: "1", CodeVersion: codever.Of("nodes/prior/adm", "models"), Fingerprint: fingerprintPrior,
+			Name: "prior", Version: "1", Check: checkPrior, CodeVersion: codever.Of("nodes/prior/adm", "models"), Fingerprint: fingerprintPrior,
 			Doc:     "a score network: builtin mnist, or model_config + checkpoint; hashes both so edits invalidate what depends on them",
 			Params:  []dag.Param{{Name: "builtin", Type: "string"}, {Name: "model_config", Type: "string"}, {Name: "checkpoint", Type: "string"}},
 			Outputs: []dag.Port{{Name: "prior", Type: TypePrior}},
@@ -86,7 +89,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "noise", Version: "1", CodeVersion: codever.Of("nodes/noise"),
+			Name: "noise", Version: "1", Check: checkNoise, CodeVersion: codever.Of("nodes/noise"),
 			Doc: "the noise model and likelihood: gaussian (sigma, in [-1, 1] units) or poisson (rate; likelihood form paper|reference|plain|model|nll, floor in counts)",
 			Params: []dag.Param{{Name: "name", Type: "string", Default: "gaussian"}, {Name: "sigma", Type: "float", Default: 0.05}, {Name: "rate", Type: "float", Default: 1.0},
 				{Name: "form", Type: "string", Default: "", Doc: "poisson likelihood (empty: the default form)"}, {Name: "floor", Type: "float", Default: 0.0, Doc: "poisson weight floor in counts (0: 32 for paper, 1 for the others)"}},
@@ -104,7 +107,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "likelihood", Version: "1", CodeVersion: codever.Of("nodes/guidance"), Doc: "the guidance: method vanilla|projection|mcg|ps|ps+, scale, rule reference|paper",
+			Name: "likelihood", Version: "1", Check: checkLikelihood, CodeVersion: codever.Of("nodes/guidance"), Doc: "the guidance: method vanilla|projection|mcg|ps|ps+, scale, rule reference|paper",
 			Params: []dag.Param{{Name: "method", Type: "string", Default: "ps"}, {Name: "scale", Type: "float", Default: 1.0},
 				{Name: "rule", Type: "string", Default: "reference"}, {Name: "batch_norm", Type: "bool", Default: false}},
 			Outputs: []dag.Port{{Name: "likelihood", Type: TypeLikelihood}},
@@ -121,7 +124,7 @@ func Kinds() []dag.Kind {
 			Run:     func(c *dag.Call) error { c.Set("tweedie", TweedieSpec{Clip: c.Bool("clip")}); return nil },
 		},
 		{
-			Name: "update", Version: "1", CodeVersion: codever.Of("nodes/sampler"), Doc: "the posterior update: kind ddpm|ddim, steps (respaced), eta, variance, return sample|x0hat",
+			Name: "update", Version: "1", Check: checkUpdate, CodeVersion: codever.Of("nodes/sampler"), Doc: "the posterior update: kind ddpm|ddim, steps (respaced), eta, variance, return sample|x0hat",
 			Params: []dag.Param{{Name: "kind", Type: "string", Default: "ddpm"}, {Name: "steps", Type: "int", Default: 100}, {Name: "eta", Type: "float", Default: 0.0},
 				{Name: "variance", Type: "string", Default: ""}, {Name: "return", Type: "string", Default: ""}},
 			Outputs: []dag.Port{{Name: "update", Type: TypeUpdate}},
@@ -137,7 +140,7 @@ func Kinds() []dag.Kind {
 			Run:     runMeasure,
 		},
 		{
-			Name: "solver", Version: "1", CodeVersion: codever.Of("nodes/solver/builtin"), Doc: "a named solver of `dpsflow solvers` with its params (unknown names and bad params refused)",
+			Name: "solver", Version: "1", Check: checkSolver, CodeVersion: codever.Of("nodes/solver/builtin"), Doc: "a named solver of `dpsflow solvers` with its params (unknown names and bad params refused)",
 			Params:  []dag.Param{{Name: "name", Type: "string", Default: "dps"}, {Name: "params", Type: "map"}},
 			Outputs: []dag.Port{{Name: "solver", Type: TypeSolver}},
 			Run: func(c *dag.Call) error {
@@ -148,7 +151,7 @@ func Kinds() []dag.Kind {
 			},
 		},
 		{
-			Name: "sample", Version: "3", CodeVersion: codever.Of("nodes/solver/builtin", "nodes/prior/adm", "nodes/operator", "nodes/noise", "nodes/metrics", "xla"),
+			Name: "sample", Version: "3", Check: checkSample, CodeVersion: codever.Of("nodes/solver/builtin", "nodes/prior/adm", "nodes/operator", "nodes/noise", "nodes/metrics", "xla"),
 			Doc: "runs a solver over the batch (a named one, or the wired likelihood + tweedie + update), with optional restarts; resumes from checkpoints after a kill",
 			Inputs: []dag.Port{{Name: "prior", Type: TypePrior, Optional: true, Doc: "the diffusion prior (classical solvers need none)"},
 				{Name: "operator", Type: TypeOperator}, {Name: "noise", Type: TypeNoise},
@@ -171,14 +174,17 @@ func Kinds() []dag.Kind {
 			Run:     runMetrics,
 		},
 		{
-			Name: "save", Version: "1", NoCache: true,
+			Name: "save", Version: "1", Check: checkSave, NoCache: true,
 			Doc: "writes DIR/input, recon, label PNGs, masks/ (inpainting), grid.png, progress/ (snapshots, curves as PNG and HTML) and metrics.json",
 			Inputs: []dag.Port{{Name: "measurement", Type: TypeMeasurement}, {Name: "recon", Type: TypeImages}, {Name: "trace", Type: TypeTrace},
 				{Name: "operator", Type: TypeOperator, Optional: true, Doc: "for masks/: each image's inpainting mask"},
 				{Name: "metrics", Type: TypeMetrics}, {Name: "truth", Type: TypeImages, Optional: true},
 				{Name: "baseline", Type: TypeImages, Optional: true, Doc: "another method's reconstructions, shown in the grid"},
-				{Name: "baseline_metrics", Type: TypeMetrics, Optional: true}},
-			Params:  []dag.Param{{Name: "dir", Type: "string", Required: true}},
+				{Name: "baseline_metrics", Type: TypeMetrics, Optional: true},
+				{Name: "solver", Type: TypeSolver, Optional: true, Doc: "recorded in metrics.json (name, params, steps)"},
+				{Name: "noise", Type: TypeNoise, Optional: true, Doc: "recorded in metrics.json"}},
+			Params: []dag.Param{{Name: "dir", Type: "string", Required: true, Doc: "the run folder; relative to run.yaml's folder when read from a file"},
+				{Name: "run", Type: "map", Doc: "task, seed and backend, recorded in metrics.json"}},
 			Outputs: []dag.Port{{Name: "files", Type: "strings"}},
 			Run:     runSave,
 		},
@@ -343,4 +349,153 @@ func clipped(x []float32) []float32 {
 		out[i] = max(-1, min(1, v))
 	}
 	return out
+}
+
+// The kinds' Check functions: what Run would refuse, found by 'dag explain' and before a
+// run starts. params have their declared types (dag.Validate checks those first).
+
+func paramErr(name, format string, args ...any) error {
+	return &dag.ParamError{Param: name, Msg: fmt.Sprintf(format, args...)}
+}
+
+func checkMNIST(p map[string]any) error {
+	if split := p["split"].(string); split != "train" && split != "test" {
+		return paramErr("split", "%q is not train or test", split)
+	}
+	if n := p["n"].(int); n < 1 {
+		return paramErr("n", "%d images; give at least 1", n)
+	}
+	if start := p["start"].(int); start < 0 {
+		return paramErr("start", "%d is negative", start)
+	}
+	_, err := LoadMNIST(p["split"].(string), p["start"].(int), p["n"].(int))
+	return err
+}
+
+func checkImages(p map[string]any) error {
+	for _, name := range []string{"channels", "size"} {
+		if v := p[name].(int); v < 1 {
+			return paramErr(name, "%d; must be at least 1", v)
+		}
+	}
+	if n := p["n"].(int); n < 0 {
+		return paramErr("n", "%d is negative (0 keeps every image)", n)
+	}
+	// The file itself: a header that does not fit, zero images, the wrong size.
+	if _, err := LoadImages(p["path"].(string), p["channels"].(int), p["size"].(int), p["n"].(int)); err != nil {
+		return paramErr("path", "%v", err)
+	}
+	return nil
+}
+
+func checkPrior(p map[string]any) error {
+	str := func(k string) string { s, _ := p[k].(string); return s }
+	_, err := NewPriorSpec(str("builtin"), str("model_config"), str("checkpoint"))
+	return err
+}
+
+func checkNoise(p map[string]any) error {
+	s := NoiseSpec{Name: p["name"].(string)}
+	if s.Name == "poisson" {
+		s.Rate, s.Form, s.Floor = p["rate"].(float64), p["form"].(string), p["floor"].(float64)
+	} else {
+		s.Sigma = p["sigma"].(float64)
+	}
+	_, err := s.Build()
+	return err
+}
+
+func checkLikelihood(p map[string]any) error {
+	if scale := p["scale"].(float64); math.IsNaN(scale) || math.IsInf(scale, 0) || scale < 0 {
+		return paramErr("scale", "%v; must be a finite number ≥ 0", scale)
+	}
+	// The operator is not known here: the projection methods are checked as the methods
+	// that take the same params (the sample node checks them against the operator).
+	method := guidance.Method(p["method"].(string))
+	switch method {
+	case guidance.Projection:
+		method = guidance.Vanilla
+	case guidance.MCG:
+		method = guidance.PS
+	}
+	_, err := LikelihoodSpec{Method: method, Scale: p["scale"].(float64), Rule: guidance.Rule(p["rule"].(string))}.Validate(nil)
+	return err
+}
+
+func checkUpdate(p map[string]any) error {
+	T := schedule.Default().Len()
+	if steps := p["steps"].(int); steps < 0 || steps > T {
+		return paramErr("steps", "%d; must be in [0, %d] (the schedule's steps; 0: all of them)", steps, T)
+	}
+	if eta := p["eta"].(float64); !(eta >= 0) || math.IsInf(eta, 0) {
+		return paramErr("eta", "%v; must be a finite number ≥ 0", eta)
+	}
+	if k := p["kind"].(string); k != string(sampler.DDPM) && k != string(sampler.DDIM) {
+		return paramErr("kind", "%q is not %s or %s", k, sampler.DDPM, sampler.DDIM)
+	}
+	return nil
+}
+
+func checkSolver(p map[string]any) error {
+	given, _ := p["params"].(map[string]any)
+	s, err := NewSolverSpec(p["name"].(string), given)
+	if err != nil {
+		return err
+	}
+	return CheckSolverSteps(s)
+}
+
+// CheckSolverSteps refuses a DPS-family solver whose steps do not fit the 1000-step
+// schedule it respaces (the sampler would find out only when the sample node runs).
+func CheckSolverSteps(s SolverSpec) error {
+	sv, params, err := s.Solver()
+	if err != nil {
+		return err
+	}
+	cfg, ok := dps.SamplerConfig(sv, params)
+	if !ok {
+		return nil
+	}
+	sched := schedule.Default()
+	if cfg.Steps > sched.Len() {
+		return fmt.Errorf("solver %s: param steps: %d is above the schedule's %d steps", s.Name, cfg.Steps, sched.Len())
+	}
+	if cfg.Respacing == sampler.RespaceStride && cfg.Steps > 0 {
+		if _, err := sched.RespaceStride(cfg.Steps); err != nil {
+			return fmt.Errorf("solver %s: param steps: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+func checkSample(p map[string]any) error {
+	for _, name := range []string{"batch", "restarts"} {
+		if v := p[name].(int); v < 1 {
+			return paramErr(name, "%d; must be at least 1", v)
+		}
+	}
+	for _, name := range []string{"snapshot_every", "checkpoint_every"} {
+		if v := p[name].(int); v < 0 {
+			return paramErr(name, "%d is negative (0: never)", v)
+		}
+	}
+	return CheckBackend(p["backend"].(string))
+}
+
+// CheckBackend loads the backend of spec once, as 'dpsflow doctor' does, so that a missing
+// or broken PJRT plugin is found before anything runs. Errors are *xla.SpecError.
+func CheckBackend(spec string) error {
+	_, release, err := xla.Shared(spec)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
+
+func checkSave(p map[string]any) error {
+	if p["dir"].(string) == "" {
+		return paramErr("dir", "empty; give the run folder")
+	}
+	return nil
 }

@@ -37,18 +37,26 @@ func LoadMNIST(split string, start, n int) (*Images, error) {
 }
 
 // LoadImages reads ground-truth images for a prior of the given channels (1: grey, 3: RGB)
-// and size: a folder of PNG/JPEG files (sorted by name), or a .npy array [N, C, H, W] or
-// [N, H, W] (float in [-1, 1], or uint8 in [0, 255]). n > 0 keeps the first n. Errors name
-// the file and what does not fit.
+// and size: a folder of PNG/JPEG files (sorted by name), a single PNG/JPEG file, or a .npy
+// array [N, C, H, W] or [N, H, W] (float in [-1, 1], or uint8 in [0, 255]). n > 0 keeps the
+// first n, and is an error when there are fewer. Errors name the file and what does not fit.
+//
+// Nothing is converted silently: a colour image (R, G, B not all equal) for a grey prior
+// is refused, as the right conversion is the user's choice; an RGB prior takes grey images
+// as R = G = B. Transparent pixels are composited on black, the background of MNIST
+// digits (a pixel of alpha a and colour c reads as a·c).
 func LoadImages(path string, channels, size, n int) (*Images, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
 	var im *Images
-	if fi.IsDir() {
+	switch ext := strings.ToLower(filepath.Ext(path)); {
+	case fi.IsDir():
 		im, err = loadFolder(path, channels, n)
-	} else {
+	case ext == ".png" || ext == ".jpg" || ext == ".jpeg":
+		im, err = loadFiles(filepath.Dir(path), []string{filepath.Base(path)}, channels, n)
+	default:
 		im, err = loadNPY(path, channels, n)
 	}
 	if err != nil {
@@ -56,6 +64,10 @@ func LoadImages(path string, channels, size, n int) (*Images, error) {
 	}
 	if im.H != size || im.W != size {
 		return nil, fmt.Errorf("images: %s holds %d×%d images, but the prior takes %d×%d (resize them first)", path, im.H, im.W, size, size)
+	}
+	// Checked last, so that a bad file among the few there are is named first.
+	if n > im.N {
+		return nil, fmt.Errorf("images: %s holds %d image(s), fewer than the %d asked for (--n): ask for %d or fewer", path, im.N, n, im.N)
 	}
 	return im, nil
 }
@@ -65,6 +77,11 @@ func loadFolder(dir string, channels, n int) (*Images, error) {
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
+	return loadFiles(dir, names, channels, n)
+}
+
+// loadFiles decodes dir/names (already sorted); n > 0 keeps the first n.
+func loadFiles(dir string, names []string, channels, n int) (*Images, error) {
 	if n > 0 && n < len(names) {
 		names = names[:n]
 	}
@@ -81,6 +98,13 @@ func loadFolder(dir string, channels, n int) (*Images, error) {
 			im.Pixels = make([]float32, 0, len(names)*channels*im.H*im.W)
 		} else if b.Dx() != im.W || b.Dy() != im.H {
 			return nil, fmt.Errorf("images: %s is %d×%d, but %s is %d×%d: all images must have one size", path, b.Dx(), b.Dy(), names[0], im.W, im.H)
+		}
+		if channels == 1 {
+			if x, y, ok := colourPixel(img); ok {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				return nil, fmt.Errorf("images: %s is a colour image (pixel (%d, %d) is R, G, B = %d, %d, %d), but the prior takes grey images: convert it to greyscale first (dpsflow does not pick a conversion for you)",
+					path, x-b.Min.X, y-b.Min.Y, r>>8, g>>8, bl>>8)
+			}
 		}
 		im.Pixels = appendPixels(im.Pixels, img, channels)
 		im.Names = append(im.Names, strings.TrimSuffix(name, filepath.Ext(name)))
@@ -101,7 +125,27 @@ func decodeImage(path string) (image.Image, error) {
 	return img, nil
 }
 
+// colourTolerance is how far (of 255) R, G and B may differ in a grey image: JPEG's chroma
+// rounding leaves ±1–2 in images that were grey.
+const colourTolerance = 2
+
+// colourPixel finds a pixel whose R, G and B differ (alpha-premultiplied, 8-bit), if any.
+func colourPixel(img image.Image) (x, y int, ok bool) {
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			lo, hi := min(r, g, bl)>>8, max(r, g, bl)>>8
+			if hi-lo > colourTolerance {
+				return x, y, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 // appendPixels appends img's planes (grey luminance, or R, G, B) mapped 0…255 → −1…1.
+// Both read the alpha-premultiplied colour, i.e. transparency composited on black.
 func appendPixels(dst []float32, img image.Image, channels int) []float32 {
 	b := img.Bounds()
 	for c := range channels {
@@ -111,8 +155,8 @@ func appendPixels(dst []float32, img image.Image, channels int) []float32 {
 				if channels == 1 {
 					v = color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y
 				} else {
-					rgba := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-					v = [3]uint8{rgba.R, rgba.G, rgba.B}[c]
+					r, g, bl, _ := img.At(x, y).RGBA()
+					v = uint8([3]uint32{r, g, bl}[c] >> 8)
 				}
 				dst = append(dst, float32(v)/127.5-1)
 			}
@@ -146,7 +190,7 @@ func loadNPY(path string, channels, n int) (*Images, error) {
 			px = append(px, float32(v)/127.5-1)
 		}
 	default:
-		return nil, fmt.Errorf("images: %s has dtype %s; want float32, float64 or uint8", path, t.DType())
+		return nil, fmt.Errorf("images: %s has dtype %s; .npy images must be float32 or float64, scaled to [-1, 1]", path, t.DType())
 	}
 	for i, v := range px {
 		if !(v >= -1.0001 && v <= 1.0001) {

@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 
 	"github.com/dpsflow/dpsflow/dag"
@@ -115,7 +116,8 @@ func runSave(c *dag.Call) error {
 	summary := struct {
 		*Metrics
 		Baseline *Metrics `json:"baseline,omitempty"`
-	}{Metrics: met}
+		runRecord
+	}{Metrics: met, runRecord: recordOf(c)}
 	summary.Baseline = bm
 	data, err := json.MarshalIndent(summary, "", "  ")
 	if err != nil {
@@ -126,6 +128,81 @@ func runSave(c *dag.Call) error {
 	}
 	c.Set("files", files)
 	return nil
+}
+
+// runRecord is what metrics.json says about how the numbers were made, beside the
+// method's name: the task, solver and its params (steps among them), noise, seed, backend
+// and the dpsflow build. Fields a graph does not wire to its save node are left out.
+type runRecord struct {
+	Task     string         `json:"task,omitempty"`
+	Operator *OperatorSpec  `json:"operator,omitempty"`
+	Solver   string         `json:"solver,omitempty"`
+	Params   map[string]any `json:"params,omitempty"`
+	Steps    any            `json:"steps,omitempty"`
+	Noise    *NoiseSpec     `json:"noise,omitempty"`
+	Seed     *uint64        `json:"seed,omitempty"`
+	Backend  string         `json:"backend,omitempty"`
+	Version  string         `json:"dpsflow_version"`
+}
+
+// RunRecordParam is the save node's param with the settings only the run knows (the graph
+// seed, the task's name, the backend); the solver and noise come from their nodes, so an
+// edited run.yaml records what actually ran.
+func (r RunSpec) RunRecordParam() map[string]any {
+	backend := r.Backend
+	if backend == "" {
+		backend = "embedded"
+	}
+	return map[string]any{"task": r.Name, "seed": r.Seed, "backend": backend}
+}
+
+func recordOf(c *dag.Call) runRecord {
+	rec := runRecord{Version: buildVersion()}
+	if sv, ok := c.In("solver").(SolverSpec); ok {
+		rec.Solver, rec.Params, rec.Steps = sv.Name, sv.Params, sv.Params["steps"]
+	}
+	if nz, ok := c.In("noise").(NoiseSpec); ok {
+		rec.Noise = &nz
+	}
+	if op, ok := c.In("operator").(OperatorSpec); ok {
+		rec.Operator = &op
+	}
+	if run, ok := c.Param("run").(map[string]any); ok {
+		rec.Task, _ = run["task"].(string)
+		rec.Backend, _ = run["backend"].(string)
+		switch v := run["seed"].(type) { // a map from YAML holds ints; one from Go, uint64
+		case uint64:
+			rec.Seed = &v
+		case int:
+			if v >= 0 {
+				u := uint64(v)
+				rec.Seed = &u
+			}
+		case int64:
+			if v >= 0 {
+				u := uint64(v)
+				rec.Seed = &u
+			}
+		}
+	}
+	return rec
+}
+
+// buildVersion is the module version, or "dev-" and the VCS revision (as `dpsflow version`).
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "dev-" + s.Value[:12]
+		}
+	}
+	return "dev"
 }
 
 // saveProgress writes progress/: the x_t and x̂0 snapshots, the residual (and PSNR) per

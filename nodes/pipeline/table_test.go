@@ -25,7 +25,7 @@ import (
 func TestTableSpecErrorsNameFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ name, spec, want string }{
-		{"unknown key", "tasks: [sr4]\nsolvers: [dps]\nwobble: 3\n", "line 3: field wobble not found"},
+		{"unknown key", "tasks: [sr4]\nsolvers: [dps]\nwobble: 3\n", `line 3: unknown key "wobble"`},
 		{"unknown solver key", "tasks: [sr4]\nsolvers:\n  - dps\n  - {name: ddrm, parms: {steps: 3}}\n", `line 4: solver key "parms"`},
 		{"unknown solver", "tasks: [sr4]\nsolvers: [dps, nosuch]\n", "line 2: solvers[1]"},
 		{"bad param", "tasks: [sr4]\nsolvers:\n  - {name: ddrm, params: {eta: lots}}\n", "line 3: solvers[0]"},

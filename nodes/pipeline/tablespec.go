@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/internal/yamlerr"
 	"github.com/dpsflow/dpsflow/nodes/task"
 	"gopkg.in/yaml.v3"
 )
@@ -147,7 +148,7 @@ func ParseTableSpec(data []byte, file string) (*TableSpec, error) {
 		if errors.Is(err, io.EOF) {
 			return fail(errors.New("empty file"))
 		}
-		return fail(err)
+		return fail(yamlerr.Plain(err))
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
@@ -282,8 +283,13 @@ func (s *TableSpec) complete(dir string) error {
 			return s.at(c.key, fmt.Errorf("%d: must be at least 1", c.v))
 		}
 	}
-	if s.Steps < 0 || s.Start < 0 {
-		return s.at("steps", fmt.Errorf("steps %d and start %d must not be negative", s.Steps, s.Start))
+	for _, c := range []struct {
+		key string
+		v   int
+	}{{"steps", s.Steps}, {"start", s.Start}} {
+		if c.v < 0 {
+			return s.at(c.key, fmt.Errorf("%d: must not be negative", c.v))
+		}
 	}
 	var err error
 	if s.Images, err = abs(s.Images); err != nil {
@@ -317,14 +323,21 @@ func (s *TableSpec) complete(dir string) error {
 	default:
 		return s.at("metrics.fid", fmt.Errorf("%q: want %s, %s or %s", m.FID, FIDMNIST, FIDInception, FIDNone))
 	}
+	// FD's covariance needs two images; found here rather than after every solver ran.
+	if m.FID != FIDNone && s.N < 2 {
+		return s.at("n", fmt.Errorf("%d image: FD and KID need at least 2 (or metrics: {fid: %s})", s.N, FIDNone))
+	}
 	if m.KIDSubsets == 0 {
 		m.KIDSubsets = DefaultKIDSubsets
 	}
 	if m.KIDSubsetSize == 0 {
 		m.KIDSubsetSize = DefaultKIDSubsetSize
 	}
-	if m.KIDSubsets < 1 || m.KIDSubsetSize < 2 {
-		return s.at("metrics.kid-subsets", fmt.Errorf("kid-subsets %d must be ≥ 1 and kid-subset-size %d ≥ 2", m.KIDSubsets, m.KIDSubsetSize))
+	if m.KIDSubsets < 1 {
+		return s.at("metrics.kid-subsets", fmt.Errorf("%d: must be at least 1", m.KIDSubsets))
+	}
+	if m.KIDSubsetSize < 2 {
+		return s.at("metrics.kid-subset-size", fmt.Errorf("%d: must be at least 2", m.KIDSubsetSize))
 	}
 	if l := m.LPIPS; l != nil {
 		if !slices.Contains(LPIPSNets, l.Net) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/internal/yamlerr"
 	"github.com/dpsflow/dpsflow/nodes/schedule"
 	"gopkg.in/yaml.v3"
 )
@@ -59,7 +60,7 @@ func ParseDiffusion(data []byte, name string) (*Diffusion, error) {
 	dec.KnownFields(true)
 	var f diffusionFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("diffusion config %s: %w", name, err)
+		return nil, fmt.Errorf("diffusion config %s: %w", name, yamlerr.Plain(err))
 	}
 	d, err := f.check()
 	if err != nil {

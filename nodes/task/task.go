@@ -9,10 +9,13 @@ package task
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/internal/yamlerr"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
 	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
@@ -28,6 +31,10 @@ type Config struct {
 			// NumSampling is ps+'s number of jittered x̂0 (0: not given, the default 5);
 			// only ps+ accepts it.
 			NumSampling int `yaml:"num_sampling"`
+			// NoiseScales (dpsflow's key, not the reference's) is the scale to use per noise
+			// model name: SetNoise switching to a listed model sets Scale to its entry, as a
+			// scale tuned for Gaussian noise can be far off for Poisson noise.
+			NoiseScales map[string]float64 `yaml:"noise_scales"`
 		} `yaml:"params"`
 	} `yaml:"conditioning"`
 	Data struct {
@@ -68,9 +75,12 @@ func Parse(data []byte, name string) (*Config, error) {
 	dec.KnownFields(true)
 	c := &Config{path: name}
 	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("task config %s: %w", name, err)
+		return nil, fmt.Errorf("task config %s: %w", name, yamlerr.Plain(err))
 	}
 	if err := c.checkNumSampling(data); err != nil {
+		return nil, err
+	}
+	if err := c.checkNoiseScales(); err != nil {
 		return nil, err
 	}
 	if c.Measurement.Operator == nil {
@@ -93,7 +103,7 @@ func (c *Config) checkNumSampling(data []byte) error {
 		} `yaml:"conditioning"`
 	}
 	if err := yaml.Unmarshal(data, &given); err != nil {
-		return fmt.Errorf("task config %s: %w", c.path, err)
+		return fmt.Errorf("task config %s: %w", c.path, yamlerr.Plain(err))
 	}
 	v := given.Conditioning.Params.NumSampling
 	if v == nil {
@@ -104,6 +114,26 @@ func (c *Config) checkNumSampling(data []byte) error {
 	}
 	if n, ok := v.(int); !ok || n < 1 {
 		return fmt.Errorf("task config %s: conditioning.params.num_sampling must be an integer ≥ 1, got %v", c.path, v)
+	}
+	return nil
+}
+
+// checkNoiseScales refuses noise_scales entries for unknown noise models and scales that
+// are not finite and positive, naming the key.
+func (c *Config) checkNoiseScales() error {
+	names := make([]string, 0, len(c.Conditioning.Params.NoiseScales))
+	for name := range c.Conditioning.Params.NoiseScales {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := c.Conditioning.Params.NoiseScales[name]
+		if name != "gaussian" && name != "poisson" {
+			return fmt.Errorf("task config %s: conditioning.params.noise_scales.%s: not a noise model (gaussian or poisson)", c.path, name)
+		}
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("task config %s: conditioning.params.noise_scales.%s must be a positive number, got %v", c.path, name, v)
+		}
 	}
 	return nil
 }
@@ -141,7 +171,8 @@ const NoiseSyntax = "gaussian:SIGMA or poisson:RATE[:FORM[:FLOOR]]"
 
 // SetNoise replaces the task's noise by the one spec describes in NoiseSyntax: SIGMA in
 // [-1, 1] units; RATE, the Poisson likelihood FORM (noise.PoissonForms) and its FLOOR in
-// counts. The result is checked by building the model.
+// counts. The result is checked by building the model. When conditioning.params.noise_scales
+// lists the new noise model, the scale becomes its entry.
 func (c *Config) SetNoise(spec string) error {
 	name, val, ok := strings.Cut(spec, ":")
 	val, form, _ := strings.Cut(val, ":")
@@ -156,6 +187,9 @@ func (c *Config) SetNoise(spec string) error {
 	}
 	n := &c.Measurement.Noise
 	n.Name, n.Sigma, n.Rate, n.Form, n.Floor = name, 0, 0, "", 0
+	if scale, ok := c.Conditioning.Params.NoiseScales[name]; ok {
+		c.Conditioning.Params.Scale = scale // an explicit --scale is applied after this
+	}
 	if name == "gaussian" {
 		n.Sigma = v
 	} else {

@@ -3,6 +3,7 @@ package adm
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -57,33 +58,102 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(data, path)
 }
 
-// ParseConfig reads a reference-format model config from data; path names it in errors.
+// ParseConfig reads a reference-format model config from data; path names it in errors,
+// with the line of the key in data.
 func ParseConfig(data []byte, path string) (Config, error) {
 	cfg := Config{NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1, InChannels: 3}
-	// channel_mult and attention_resolutions are strings in the reference, but YAML reads
-	// "16" unquoted as an int: accept both through a raw pass.
-	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return Config{}, fmt.Errorf("model config %s: %w", path, err)
-	}
-	for _, key := range []string{"channel_mult", "attention_resolutions"} {
-		if v, ok := raw[key]; ok {
-			raw[key] = fmt.Sprint(v)
+	fail := func(line int, format string, args ...any) (Config, error) {
+		where := "model config " + path
+		if line > 0 {
+			where += fmt.Sprintf(" line %d", line)
 		}
+		return Config{}, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
 	}
-	fixed, err := yaml.Marshal(raw)
-	if err != nil {
-		return Config{}, fmt.Errorf("model config %s: %w", path, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// yaml.v3's syntax errors already say "yaml: line N: ...".
+		return fail(0, "%v", err)
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(fixed)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("model config %s: %w", path, err)
+	if len(doc.Content) == 0 {
+		return fail(0, "the file is empty; it needs keys such as image_size and num_channels")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fail(root.Line, "not a list of key: value lines")
+	}
+	// Each key is decoded on its own, from the file's own nodes, so that errors carry the
+	// file's line numbers and say what the value should be in words.
+	fields := configFieldsOf(&cfg)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		for v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		f, ok := fields[k.Value]
+		if !ok {
+			return fail(k.Line, "unknown key %q (known: %s)", k.Value, strings.Join(configKeys(), ", "))
+		}
+		if prev, dup := seen[k.Value]; dup {
+			return fail(k.Line, "key %q is given twice (first on line %d)", k.Value, prev)
+		}
+		seen[k.Value] = k.Line
+		// channel_mult and attention_resolutions are strings in the reference, but YAML reads
+		// "16" unquoted as an int: any scalar is taken as its text.
+		if f.Kind() == reflect.String && v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+			f.SetString(v.Value)
+			continue
+		}
+		dst := reflect.New(f.Type())
+		if v.Kind != yaml.ScalarNode {
+			return fail(v.Line, "%s: a list or map is not %s", k.Value, typeWords(f.Kind()))
+		}
+		if v.Decode(dst.Interface()) != nil {
+			return fail(v.Line, "%s: %q is not %s", k.Value, v.Value, typeWords(f.Kind()))
+		}
+		f.Set(dst.Elem())
 	}
 	if _, err := cfg.resolve(); err != nil {
-		return Config{}, fmt.Errorf("model config %s: %w", path, err)
+		return fail(0, "%v", err)
 	}
 	return cfg, nil
+}
+
+// typeWords says in words what a value of kind k looks like.
+func typeWords(k reflect.Kind) string {
+	switch k {
+	case reflect.Int:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "text"
+}
+
+// configFieldsOf maps each yaml key of Config to its field in cfg.
+func configFieldsOf(cfg *Config) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	rv := reflect.ValueOf(cfg).Elem()
+	for i := range rv.NumField() {
+		if tag := rv.Type().Field(i).Tag.Get("yaml"); tag != "" {
+			out[tag] = rv.Field(i)
+		}
+	}
+	return out
+}
+
+// configKeys are the keys a model config may have, in declaration order.
+func configKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("yaml"); tag != "" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
 }
 
 // resolved is a Config with the derived values worked out.
@@ -146,9 +216,54 @@ func (c Config) resolve() (resolved, error) {
 	if c.NumHeadsUpsample == -1 || c.NumHeadsUpsample == 0 {
 		r.NumHeadsUpsample = c.NumHeads
 	}
+	if err := r.checkChannels(); err != nil {
+		return r, err
+	}
 	r.outChannels = r.InChannels
 	if c.LearnSigma {
 		r.outChannels *= 2
 	}
 	return r, nil
+}
+
+// checkChannels checks, before any tensor is made, that every level's channels split into
+// GroupNorm's 32 groups and, where there is attention (the levels of
+// attention_resolutions and the middle block), into its heads.
+func (r resolved) checkChannels() error {
+	for level, mult := range r.mult {
+		ch := mult * r.NumChannels
+		where := fmt.Sprintf("num_channels %d × channel_mult %d = %d channels", r.NumChannels, mult, ch)
+		if ch%32 != 0 {
+			return fmt.Errorf("%s, not a multiple of GroupNorm's 32 groups", where)
+		}
+		ds := 1 << level
+		attn := r.attentionDS[ds] || level == len(r.mult)-1
+		if !attn {
+			continue
+		}
+		size := r.ImageSize / ds
+		if r.NumHeadChannels > 0 {
+			if ch%r.NumHeadChannels != 0 {
+				return fmt.Errorf("num_head_channels %d does not divide the %s of the attention at %d×%d", r.NumHeadChannels, where, size, size)
+			}
+			continue
+		}
+		type heads struct {
+			key string
+			n   int
+		}
+		check := []heads{{"num_heads", r.NumHeads}}
+		if r.attentionDS[ds] { // the middle block has no upsampling attention
+			check = append(check, heads{"num_heads_upsample", r.NumHeadsUpsample})
+		}
+		for _, h := range check {
+			if h.n <= 0 {
+				return fmt.Errorf("%s must be positive when num_head_channels is -1, got %d", h.key, h.n)
+			}
+			if ch%h.n != 0 {
+				return fmt.Errorf("%s %d does not divide the %s of the attention at %d×%d", h.key, h.n, where, size, size)
+			}
+		}
+	}
+	return nil
 }
