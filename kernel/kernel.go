@@ -173,9 +173,12 @@ func (k *Kernel) listen(ctx context.Context) (closeAll func(), err error) {
 }
 
 // heartbeat echoes every ping so that the front end knows the process is alive.
-func (k *Kernel) heartbeat(ctx context.Context) {
+func (k *Kernel) heartbeat(ctx context.Context) { echoHeartbeats(ctx, k.hb, k.log) }
+
+// echoHeartbeats sends every message on the heartbeat socket back until ctx ends.
+func echoHeartbeats(ctx context.Context, hb zmq4.Socket, logger *log.Logger) {
 	for {
-		msg, err := k.hb.Recv()
+		msg, err := hb.Recv()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -183,8 +186,8 @@ func (k *Kernel) heartbeat(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if err := k.hb.Send(msg); err != nil && ctx.Err() == nil {
-			k.log.Printf("heartbeat: %v", err)
+		if err := hb.Send(msg); err != nil && ctx.Err() == nil {
+			logger.Printf("heartbeat: %v", err)
 		}
 	}
 }

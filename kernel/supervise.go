@@ -693,21 +693,7 @@ func (s *supervisor) watch(c *child) {
 	}
 }
 
-func (s *supervisor) heartbeat(ctx context.Context) {
-	for {
-		msg, err := s.hb.Recv()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if err := s.hb.Send(msg); err != nil && ctx.Err() == nil {
-			s.log.Printf("heartbeat: %v", err)
-		}
-	}
-}
+func (s *supervisor) heartbeat(ctx context.Context) { echoHeartbeats(ctx, s.hb, s.log) }
 
 func (s *supervisor) sendFrames(sock zmq4.Socket, frames [][]byte) {
 	s.sendMu.Lock()

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 )
 
 func TestModelSampleDefaultsToTheShippedPriorWithProgress(t *testing.T) {
@@ -86,42 +84,6 @@ func TestTrainEstimatePrintsTimeLeftOnce(t *testing.T) {
 	}
 	if buf.Len() != 0 {
 		t.Errorf("--quiet printed %q", buf.String())
-	}
-}
-
-// TestTrainWritesModelConfigAndCountsResumedSteps trains 1 step, resumes to 2, and
-// refuses --steps below the checkpoint's instead of reporting its 2 steps as done.
-func TestTrainWritesModelConfigAndCountsResumedSteps(t *testing.T) {
-	data, out := pngDigits(t, 6), t.TempDir()
-	args := []string{"train", "--out", out, "--steps", "1", "--batch", "2", "--data", data, "--quiet"}
-	if text, code, err := runCLI(t, args...); code != 0 {
-		t.Fatalf("exit %d: %v\n%s", code, err, text)
-	}
-	args[4] = "2"
-	text, code, err := runCLI(t, args...)
-	if code != 0 || !strings.Contains(text, "continuing from the checkpoint at step 1 of 2 (1 steps to go)") {
-		t.Fatalf("exit %d: %v\n%s", code, err, text)
-	}
-	cfgPath := filepath.Join(out, "model_config.yaml")
-	cfg, err := adm.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := adm.SmallMNISTConfig()
-	want.ModelPath = "model.safetensors"
-	if cfg != want {
-		t.Errorf("%s: %+v, want %+v", cfgPath, cfg, want)
-	}
-	args[4] = "1"
-	_, code, err = runCLI(t, args...)
-	if code != 2 || err == nil || !strings.Contains(err.Error(), "--steps 1: the checkpoint") || !strings.Contains(err.Error(), "already at step 2") {
-		t.Errorf("--steps below the checkpoint: exit %d, %v", code, err)
-	}
-	// The folder's config and weights load as a model.
-	grid := filepath.Join(t.TempDir(), "g.png")
-	if text, code, err := runCLI(t, "model", "sample", "--model-config", cfgPath, "--checkpoint", filepath.Join(out, "model.safetensors"),
-		"--steps", "1", "--n", "1", "--quiet", "--out", grid); code != 0 {
-		t.Errorf("model sample with the trained folder: exit %d %v\n%s", code, err, text)
 	}
 }
 

@@ -162,7 +162,7 @@ func TestSweepOnSlurmMatchesTheOneMachineTable(t *testing.T) {
 	run("sbatch", "--wait", "--array=1", filepath.Join(dir, sweep.SlurmScript))
 	rerunWall := time.Since(start2)
 	var ss sweep.ShardStatus
-	readJSONFile(t, filepath.Join(dir, sweep.ShardsDir, "1.json"), &ss)
+	readJSON(t, filepath.Join(dir, sweep.ShardsDir, "1.json"), &ss)
 	if ss.State != sweep.StateDone || ss.Skipped != done || ss.Done != ss.Units {
 		t.Fatalf("shard 1 rerun: %+v; want done with the %d units finished before skipped", ss, done)
 	}
@@ -216,22 +216,11 @@ func statusJSON(t *testing.T, out string) *sweep.Report {
 	return &r
 }
 
-func readJSONFile(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // tableRows are table.json's rows without timings, as comparable text.
 func tableRows(t *testing.T, dir string) []string {
 	t.Helper()
 	var rows []pipeline.TableRow
-	readJSONFile(t, filepath.Join(dir, pipeline.TableJSON), &rows)
+	readJSON(t, filepath.Join(dir, pipeline.TableJSON), &rows)
 	var out []string
 	for _, r := range rows {
 		r.SecondsPerImage = 0

@@ -43,8 +43,30 @@ func TestTrainWritesModelAndReportAndResumes(t *testing.T) {
 	// Continue the same run to 2 steps: it resumes from the checkpoint of step 1.
 	args[4] = "2"
 	text, code, err := runCLI(t, args...)
-	if code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") {
+	if code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") ||
+		!strings.Contains(text, "continuing from the checkpoint at step 1 of 2 (1 steps to go)") {
 		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	// model_config.yaml beside the weights: the folder loads as a model.
+	cfgPath := filepath.Join(out, "model_config.yaml")
+	cfg, err := adm.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := adm.SmallMNISTConfig()
+	want.ModelPath = "model.safetensors"
+	if cfg != want {
+		t.Errorf("%s: %+v, want %+v", cfgPath, cfg, want)
+	}
+	grid := filepath.Join(t.TempDir(), "g.png")
+	if text, code, err := runCLI(t, "model", "sample", "--model-config", cfgPath, "--checkpoint", filepath.Join(out, "model.safetensors"),
+		"--steps", "1", "--n", "1", "--quiet", "--out", grid); code != 0 {
+		t.Errorf("model sample with the trained folder: exit %d %v\n%s", code, err, text)
+	}
+	// --steps below the checkpoint is refused, not reported as trained.
+	args[4] = "1"
+	if _, code, err := runCLI(t, args...); code != 2 || err == nil || !strings.Contains(err.Error(), "--steps 1: the checkpoint") || !strings.Contains(err.Error(), "already at step 2") {
+		t.Errorf("--steps below the checkpoint: exit %d, %v", code, err)
 	}
 
 	var report struct {

@@ -3,27 +3,13 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 
+	"github.com/dpsflow/dpsflow/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
 // version is the module version, or the VCS revision for a development build.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return "dev-" + s.Value[:12]
-		}
-	}
-	return "dev"
-}
+func version() string { return buildinfo.Version() }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

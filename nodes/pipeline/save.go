@@ -7,11 +7,11 @@ import (
 	"image"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/internal/atomicfile"
+	"github.com/dpsflow/dpsflow/internal/buildinfo"
 	"github.com/dpsflow/dpsflow/nodes/operator"
 	"github.com/dpsflow/dpsflow/plot"
 )
@@ -157,7 +157,7 @@ func (r RunSpec) RunRecordParam() map[string]any {
 }
 
 func recordOf(c *dag.Call) runRecord {
-	rec := runRecord{Version: buildVersion()}
+	rec := runRecord{Version: buildinfo.Version()}
 	if sv, ok := c.In("solver").(SolverSpec); ok {
 		rec.Solver, rec.Params, rec.Steps = sv.Name, sv.Params, sv.Params["steps"]
 	}
@@ -186,23 +186,6 @@ func recordOf(c *dag.Call) runRecord {
 		}
 	}
 	return rec
-}
-
-// buildVersion is the module version, or "dev-" and the VCS revision (as `dpsflow version`).
-func buildVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return "dev-" + s.Value[:12]
-		}
-	}
-	return "dev"
 }
 
 // saveProgress writes progress/: the x_t and x̂0 snapshots, the residual (and PSNR) per

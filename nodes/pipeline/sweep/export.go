@@ -63,13 +63,7 @@ func ExportSlurm(dir string, p *Plan, o SlurmOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths := []string{filepath.Join(dir, SlurmScript), filepath.Join(dir, SlurmSubmit)}
-	for i, b := range [][]byte{script, submit} {
-		if err := atomicfile.Write(paths[i], b, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	return paths, nil
+	return writeFiles(dir, 0o755, SlurmScript, script, SlurmSubmit, submit)
 }
 
 var slurmTime = regexp.MustCompile(`^(\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+|\d+-\d+:\d{2}|\d+-\d+:\d{2}:\d{2})$`)
@@ -177,13 +171,7 @@ func ExportK8s(dir string, p *Plan, o K8sOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths := []string{filepath.Join(dir, K8sSweepJob), filepath.Join(dir, K8sMergeJob)}
-	for i, b := range [][]byte{job, merge} {
-		if err := atomicfile.Write(paths[i], b, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	return paths, nil
+	return writeFiles(dir, 0o644, K8sSweepJob, job, K8sMergeJob, merge)
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -273,6 +261,17 @@ spec:
           persistentVolumeClaim:
             claimName: {{.O.PVC}}
 `
+
+// writeFiles writes two files into dir atomically and returns their paths.
+func writeFiles(dir string, perm os.FileMode, name1 string, data1 []byte, name2 string, data2 []byte) ([]string, error) {
+	paths := []string{filepath.Join(dir, name1), filepath.Join(dir, name2)}
+	for i, b := range [][]byte{data1, data2} {
+		if err := atomicfile.Write(paths[i], b, perm); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}
 
 func render(tmpl string, data any) ([]byte, error) {
 	t, err := template.New("").Option("missingkey=error").Parse(tmpl)
