@@ -149,27 +149,33 @@ func (k *Kernel) Run(ctx context.Context) error {
 
 // listen binds the five sockets; closeAll closes them.
 func (k *Kernel) listen(ctx context.Context) (closeAll func(), err error) {
-	k.shell = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.control = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.stdin = zmq4.NewRouter(ctx, zmq4.WithLogger(k.log))
-	k.iopub = zmq4.NewPub(ctx, zmq4.WithLogger(k.log))
-	k.hb = zmq4.NewRep(ctx, zmq4.WithLogger(k.log))
+	k.shell, k.control, k.stdin, k.iopub, k.hb, closeAll, err = bindSockets(ctx, k.info, k.log)
+	return closeAll, err
+}
+
+// bindSockets makes and binds the five sockets of a connection file (shell, control,
+// stdin, iopub, heartbeat); closeAll closes them, also after an error.
+func bindSockets(ctx context.Context, info *ConnectionInfo, logger *log.Logger) (shell, control, stdin, iopub, hb zmq4.Socket, closeAll func(), err error) {
+	shell = zmq4.NewRouter(ctx, zmq4.WithLogger(logger))
+	control = zmq4.NewRouter(ctx, zmq4.WithLogger(logger))
+	stdin = zmq4.NewRouter(ctx, zmq4.WithLogger(logger))
+	iopub = zmq4.NewPub(ctx, zmq4.WithLogger(logger))
+	hb = zmq4.NewRep(ctx, zmq4.WithLogger(logger))
 	socks := []struct {
 		s    zmq4.Socket
 		port int
-	}{{k.shell, k.info.ShellPort}, {k.control, k.info.ControlPort}, {k.stdin, k.info.StdinPort},
-		{k.iopub, k.info.IOPubPort}, {k.hb, k.info.HBPort}}
+	}{{shell, info.ShellPort}, {control, info.ControlPort}, {stdin, info.StdinPort}, {iopub, info.IOPubPort}, {hb, info.HBPort}}
 	closeAll = func() {
 		for _, s := range socks {
 			s.s.Close()
 		}
 	}
 	for _, s := range socks {
-		if err := s.s.Listen(k.info.endpoint(s.port)); err != nil {
-			return closeAll, err
+		if err = s.s.Listen(info.endpoint(s.port)); err != nil {
+			return
 		}
 	}
-	return closeAll, nil
+	return
 }
 
 // heartbeat echoes every ping so that the front end knows the process is alive.

@@ -161,25 +161,12 @@ func newSupervisor(info *ConnectionInfo, connFile string, opts Options, logw io.
 func (s *supervisor) run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	s.shell = zmq4.NewRouter(ctx, zmq4.WithLogger(s.log))
-	s.control = zmq4.NewRouter(ctx, zmq4.WithLogger(s.log))
-	s.stdin = zmq4.NewRouter(ctx, zmq4.WithLogger(s.log))
-	s.iopub = zmq4.NewPub(ctx, zmq4.WithLogger(s.log))
-	s.hb = zmq4.NewRep(ctx, zmq4.WithLogger(s.log))
-	socks := []struct {
-		s    zmq4.Socket
-		port int
-	}{{s.shell, s.info.ShellPort}, {s.control, s.info.ControlPort}, {s.stdin, s.info.StdinPort},
-		{s.iopub, s.info.IOPubPort}, {s.hb, s.info.HBPort}}
-	defer func() {
-		for _, so := range socks {
-			so.s.Close()
-		}
-	}()
-	for _, so := range socks {
-		if err := so.s.Listen(s.info.endpoint(so.port)); err != nil {
-			return err
-		}
+	var closeAll func()
+	var err error
+	s.shell, s.control, s.stdin, s.iopub, s.hb, closeAll, err = bindSockets(ctx, s.info, s.log)
+	defer closeAll()
+	if err != nil {
+		return err
 	}
 	go s.heartbeat(ctx)
 	go s.receive(ctx, s.shell, chShell)

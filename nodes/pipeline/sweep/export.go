@@ -55,15 +55,7 @@ func ExportSlurm(dir string, p *Plan, o SlurmOptions) ([]string, error) {
 	}
 	data := map[string]any{"Dir": dir, "QDir": shellQuote(dir), "Bin": shellQuote(o.Dpsflow), "Array": array, "O": o,
 		"Shards": p.Shards, "Units": len(p.Units)}
-	script, err := render(slurmScriptTmpl, data)
-	if err != nil {
-		return nil, err
-	}
-	submit, err := render(slurmSubmitTmpl, data)
-	if err != nil {
-		return nil, err
-	}
-	return writeFiles(dir, 0o755, SlurmScript, script, SlurmSubmit, submit)
+	return writeTemplates(dir, 0o755, data, SlurmScript, slurmScriptTmpl, SlurmSubmit, slurmSubmitTmpl)
 }
 
 var slurmTime = regexp.MustCompile(`^(\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+|\d+-\d+:\d{2}|\d+-\d+:\d{2}:\d{2})$`)
@@ -163,15 +155,7 @@ func ExportK8s(dir string, p *Plan, o K8sOptions) ([]string, error) {
 	name := "dpsflow-sweep-" + p.GraphSHA256[:10]
 	data := map[string]any{"Name": name, "Dir": yamlQuote(dir), "Mount": yamlQuote(o.Mount), "Bin": yamlQuote(o.Dpsflow),
 		"Image": yamlQuote(o.Image), "O": o, "Shards": p.Shards}
-	job, err := render(k8sJobTmpl, data)
-	if err != nil {
-		return nil, err
-	}
-	merge, err := render(k8sMergeTmpl, data)
-	if err != nil {
-		return nil, err
-	}
-	return writeFiles(dir, 0o644, K8sSweepJob, job, K8sMergeJob, merge)
+	return writeTemplates(dir, 0o644, data, K8sSweepJob, k8sJobTmpl, K8sMergeJob, k8sMergeTmpl)
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -262,13 +246,20 @@ spec:
             claimName: {{.O.PVC}}
 `
 
-// writeFiles writes two files into dir atomically and returns their paths.
-func writeFiles(dir string, perm os.FileMode, name1 string, data1 []byte, name2 string, data2 []byte) ([]string, error) {
-	paths := []string{filepath.Join(dir, name1), filepath.Join(dir, name2)}
-	for i, b := range [][]byte{data1, data2} {
-		if err := atomicfile.Write(paths[i], b, perm); err != nil {
+// writeTemplates renders each (name, template) pair with data and writes it into dir
+// atomically; it returns the paths written.
+func writeTemplates(dir string, perm os.FileMode, data any, nameTmpl ...string) ([]string, error) {
+	var paths []string
+	for i := 0; i+1 < len(nameTmpl); i += 2 {
+		b, err := render(nameTmpl[i+1], data)
+		if err != nil {
 			return nil, err
 		}
+		path := filepath.Join(dir, nameTmpl[i])
+		if err := atomicfile.Write(path, b, perm); err != nil {
+			return nil, err
+		}
+		paths = append(paths, path)
 	}
 	return paths, nil
 }
