@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strings"
 	"testing"
 
+	"github.com/dpsflow/dpsflow/internal/procstat"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
@@ -133,25 +132,9 @@ func benchExec(b *testing.B, backend backends.Backend, fn any, x *tensors.Tensor
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "MiB-alloc/op")
 	b.ReportMetric(float64(after.Sys)/(1<<20), "MiB-sys")
-	if hwm := peakRSS(); hwm > 0 {
+	if hwm := procstat.PeakRSSMiB(); hwm > 0 {
 		b.ReportMetric(hwm, "MiB-peak-rss") // whole process: run one sub-benchmark at a time
 	}
-}
-
-// peakRSS is the process's resident-set high-water mark (VmHWM) in MiB, 0 if unknown.
-func peakRSS() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(rest), "%g", &kb)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // BenchmarkUNetStep: forward + input gradient on the embedded backend.

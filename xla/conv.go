@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/shapeinference"
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
@@ -48,7 +49,10 @@ func normaliseConv(spatial int, axes backends.ConvolveAxesConfig, strides []int,
 	return p
 }
 
-// ConvGeneral replaces SimpleGo's convolution with im2col + one matrix product: move to
+// ConvGeneral normalises the parameters and, for float32 without batch groups, emits
+// SimpleGo's convolution node, which fastConv (convexec.go) runs as an implicit GEMM; a
+// kernel that is a Reverse along spatial axes (autodiff's input gradient) is replaced by
+// its operand and read backwards. Other dtypes are composed as im2col + one matrix product: move to
 // [C, B, spatial...], pad (interior padding = input dilation), cut min(taps, outputs)
 // strided slices into a [C·taps, B·O] patch matrix, multiply the kernel reshaped to
 // [Cout, C·taps] by it. Parameters are normalised first, which also avoids the two
@@ -83,6 +87,20 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 		O[i] = outShape.Dimensions[axes.OutputSpatial[i]]
 		T *= K[i]
 		nO *= O[i]
+	}
+	if inShape.DType == dtypes.Float32 && kShape.DType == dtypes.Float32 && p.batchGroups == 1 && S > 0 {
+		// One node, run as an implicit GEMM by fastConv (convexec.go): no im2col. A kernel
+		// reversed along spatial axes is read backwards by the executor instead.
+		flips, unreversed := b.kernelFlips(kernel, p.axes)
+		if flips != nil {
+			kernel = unreversed
+		}
+		node, err := b.Builder.ConvGeneral(input, kernel, p.axes, p.strides, p.paddings,
+			p.inputDilations, p.kernelDilations, p.channelGroups, p.batchGroups)
+		if err == nil && flips != nil {
+			setKernelFlips(node.(*simplego.Node), flips)
+		}
+		return node, err
 	}
 	if p.batchGroups > 1 || min(T, nO) > maxIm2colPieces || nO == 0 {
 		// GoMLX's autodiff never emits batch grouping; huge kernels on huge images are
@@ -171,6 +189,25 @@ func (b *embeddedBuilder) ConvGeneral(input, kernel backends.Op, axes backends.C
 		return nil, fmt.Errorf("ConvGeneral(input %s, kernel %s): %w", inShape, kShape, e.err)
 	}
 	return out, nil
+}
+
+// kernelFlips says, per spatial axis, whether kernel is a Reverse of another node along
+// it, and returns that node; nil if kernel is not such a reversal (or also reverses a
+// channel axis).
+func (b *embeddedBuilder) kernelFlips(kernel backends.Op, axes backends.ConvolveAxesConfig) ([]bool, backends.Op) {
+	r, ok := b.reversals[kernel]
+	if !ok {
+		return nil, nil
+	}
+	flips := make([]bool, len(axes.KernelSpatial))
+	for _, a := range r.axes {
+		i := slices.Index(axes.KernelSpatial, a)
+		if i < 0 {
+			return nil, nil
+		}
+		flips[i] = !flips[i]
+	}
+	return flips, r.x
 }
 
 // zeroOf returns a one-element slice holding dtype's zero, as Constant wants.

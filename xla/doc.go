@@ -4,8 +4,10 @@
 // Specs:
 //
 //	embedded            GoMLX's pure-Go backend plus the ops its autodiff needs and lacks
-//	                    (Pad, Reverse), a fixed and faster convolution (im2col + one matrix
-//	                    product) and sequential op scheduling (no deadlock). The default.
+//	                    (Pad, Reverse), a fixed and faster convolution (an implicit GEMM
+//	                    on a SIMD micro-kernel chosen for the CPU), faster executors for the
+//	                    ops a UNet spends its time in, and sequential op scheduling (no
+//	                    deadlock). The default.
 //	go                  an alias of embedded.
 //	xla:<name>          an XLA PJRT plugin by name ("cuda", "cpu", "tpu"), searched in
 //	                    PJRT_PLUGIN_LIBRARY_PATH, the standard GoMLX places and inside JAX

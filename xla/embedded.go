@@ -2,6 +2,7 @@ package xla
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -22,7 +23,8 @@ func init() {
 
 // Embedded is GoMLX's pure-Go backend (SimpleGo) with what DPS needs added: the Pad and
 // Reverse ops that autodiff of convolutions, pooling and slices emits (embedded.go); a
-// convolution rewritten as im2col + one matrix product, which also sidesteps SimpleGo's
+// float32 convolution executor that runs as an implicit GEMM without building im2col
+// (convexec.go, gemm.go), with parameters normalised first, which also sidesteps SimpleGo's
 // convolution bugs with nil strides and strided-convolution gradients (conv.go);
 // matrix-product gradients and small pooling windows rewritten (rewrite.go); and faster
 // executors for matrix products, slices and broadcasting arithmetic (fastexec.go). Ops run
@@ -74,11 +76,11 @@ func (b *Embedded) String() string { return EmbeddedName }
 
 // Description implements backends.Backend.
 func (b *Embedded) Description() string {
-	gemmKind := "gonum GEMM"
-	if haveSgemmKernel {
-		gemmKind = "AVX2/FMA GEMM"
+	gemmKind := "gonum GEMM, pure-Go convolution kernel"
+	if k, ok := sgemmKernel(); ok {
+		gemmKind = k.name + " GEMM kernel"
 	}
-	return "dpsflow embedded: pure Go (GoMLX SimpleGo + Pad, Reverse, im2col convolution, " + gemmKind + ")"
+	return "dpsflow embedded: pure Go (GoMLX SimpleGo + Pad, Reverse, implicit-GEMM convolution, " + gemmKind + ")"
 }
 
 // Capabilities implements backends.Backend.
@@ -96,6 +98,14 @@ type embeddedBuilder struct {
 
 	// products records broadcasting Mul nodes (output → inputs) for ReduceSum's rewrite.
 	products map[backends.Op][2]backends.Op
+	// reversals records Reverse nodes (output → operand and axes): a convolution whose
+	// kernel is reversed (autodiff's input gradient) reads the kernel backwards instead.
+	reversals map[backends.Op]reversal
+}
+
+type reversal struct {
+	x    backends.Op
+	axes []int
 }
 
 // emitter chains builder calls and keeps the first error, so composite ops read as
@@ -288,6 +298,7 @@ func (b *embeddedBuilder) Reverse(x backends.Op, axes ...int) (backends.Op, erro
 	if e.err != nil {
 		return nil, e.err
 	}
+	orig := x
 	changed := false
 	for _, axis := range axes {
 		if axis < 0 || axis >= s.Rank() {
@@ -321,5 +332,9 @@ func (b *embeddedBuilder) Reverse(x backends.Op, axes ...int) (backends.Op, erro
 	if !changed {
 		return b.Builder.Identity(x)
 	}
+	if b.reversals == nil {
+		b.reversals = map[backends.Op]reversal{}
+	}
+	b.reversals[x] = reversal{x: orig, axes: slices.Clone(axes)}
 	return x, nil
 }

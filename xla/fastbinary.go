@@ -37,6 +37,22 @@ const (
 // parallelMinSize is the output size from which elementwise work is split across cores.
 const parallelMinSize = 1 << 15
 
+// splitAcrossCores runs do over [0, n) in one contiguous range per core when work (the
+// number of elements touched) reaches parallelMinSize, else in one call.
+func splitAcrossCores(n, work int, do func(from, to int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if work < parallelMinSize || workers < 2 {
+		do(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); do(w*n/workers, (w+1)*n/workers) }()
+	}
+	wg.Wait()
+}
+
 func fastBinary(op binaryOp) func(*simplego.Backend, *simplego.Node, []*simplego.Buffer) *simplego.Buffer {
 	return func(backend *simplego.Backend, _ *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
 		ls, err1 := backend.BufferShape(inputs[0])
@@ -149,23 +165,16 @@ func broadcastRows[T float32 | float64](op binaryOp, p broadcastPlan, l, r, out 
 			}
 		}
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if len(out) < parallelMinSize || workers < 2 || rows < workers {
-		doRows(0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			doRows(w*rows/workers, (w+1)*rows/workers)
-		}()
-	}
-	wg.Wait()
+	splitAcrossCores(rows, len(out), doRows)
 }
 
+// The operands are resliced to len(o) so the loops run without bounds checks.
+
 func applyVV[T float32 | float64](op binaryOp, o, a, b []T) {
+	a, b = a[:len(o)], b[:len(o)]
+	if simdVV(op, o, a, b) {
+		return
+	}
 	switch op {
 	case opAdd:
 		for j := range o {
@@ -187,6 +196,10 @@ func applyVV[T float32 | float64](op binaryOp, o, a, b []T) {
 }
 
 func applyVS[T float32 | float64](op binaryOp, o, a []T, b T) {
+	a = a[:len(o)]
+	if simdVS(op, o, a, b) {
+		return
+	}
 	switch op {
 	case opAdd:
 		for j := range o {
@@ -208,6 +221,10 @@ func applyVS[T float32 | float64](op binaryOp, o, a []T, b T) {
 }
 
 func applySV[T float32 | float64](op binaryOp, o []T, a T, b []T) {
+	b = b[:len(o)]
+	if simdSV(op, o, a, b) {
+		return
+	}
 	switch op {
 	case opAdd:
 		for j := range o {

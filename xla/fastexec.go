@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Faster executors for the two ops that dominate a UNet step on the embedded backend:
+// Faster executors for the ops a UNet step spends its time in on the embedded backend:
 //
 //   - DotGeneral: SimpleGo's kernels run at 2–3 GFLOP/s on two cores; float32 products in
 //     matrix layout go to Sgemm (sgemm.go, 25–50 GFLOP/s), float64 ones to gonum's Dgemm.
@@ -24,13 +24,17 @@ import (
 //     index arithmetic; we copy whole rows.
 //   - Add, Sub, Mul, Div with broadcasting: see fastbinary.go.
 //   - Transpose: see fasttranspose.go.
+//   - Convolution: see convexec.go.
+//   - Element-wise ops, reductions, BroadcastInDim, Concatenate: fastelementwise.go,
+//     fastreduce.go, fastbroadcast.go.
 //
 // SimpleGo keeps its op table private but reserves a priority for user overrides, so we
 // reach it with go:linkname. Each fast executor hands what it does not handle back to
 // SimpleGo's own, and acts only on backends made by NewEmbedded: plain SimpleGo backends
 // in the same process are untouched. Node parameters are read by reflection (read-only);
-// if a GoMLX upgrade changes their layout, the fast path declines and SimpleGo runs
-// (TestFastExecutorsEngage fails, so we notice).
+// if a GoMLX upgrade changes their layout, the fast path declines and SimpleGo runs (the
+// engage tests, which count fastHits, fail, and so does TestLinknameHooksMatchBuiltGoMLX,
+// which pins the GoMLX version these were written against).
 
 type nodeExecutor = func(*simplego.Backend, *simplego.Node, []*simplego.Buffer, []bool) (*simplego.Buffer, error)
 
@@ -55,24 +59,18 @@ var (
 )
 
 func init() {
-	install := func(op backends.OpType, fast func(*simplego.Backend, *simplego.Node, []*simplego.Buffer) *simplego.Buffer, orig nodeExecutor) {
-		simplegoSetNodeExecutor(op, priorityUser, func(b *simplego.Backend, n *simplego.Node, in []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-			if _, mine := fastBackends.Load(b); mine {
-				if out := fast(b, n, in); out != nil {
-					fastHits[op].Add(1)
-					return out, nil
-				}
-			}
-			return orig(b, n, in, owned)
-		})
-	}
-	install(backends.OpTypeDotGeneral, fastDotGeneral, simplegoExecDotGeneral)
-	install(backends.OpTypeSlice, fastSlice, simplegoExecSlice)
-	install(backends.OpTypeTranspose, fastTranspose, simplegoExecTranspose)
-	install(backends.OpTypeAdd, fastBinary(opAdd), simplegoExecAdd)
-	install(backends.OpTypeSub, fastBinary(opSub), simplegoExecSub)
-	install(backends.OpTypeMul, fastBinary(opMul), simplegoExecMul)
-	install(backends.OpTypeDiv, fastBinary(opDiv), simplegoExecDiv)
+	installFast(backends.OpTypeDotGeneral, fastDotGeneral, simplegoExecDotGeneral)
+	installFast(backends.OpTypeSlice, fastSlice, simplegoExecSlice)
+	installFast(backends.OpTypeTranspose, fastTranspose, simplegoExecTranspose)
+	// Add, Sub, Mul, Div (fastBinary's broadcasting included): fastelementwise.go.
+}
+
+// installFast puts fast in front of SimpleGo's executor orig for op: on backends made by
+// NewEmbedded it runs first, and orig runs whenever fast returns nil ("not handled").
+func installFast(op backends.OpType, fast func(*simplego.Backend, *simplego.Node, []*simplego.Buffer) *simplego.Buffer, orig nodeExecutor) {
+	installOwned(op, func(b *simplego.Backend, n *simplego.Node, in []*simplego.Buffer, _ []bool) *simplego.Buffer {
+		return fast(b, n, in)
+	}, orig)
 }
 
 // nodeInts reads the []int fields of a SimpleGo node's private parameters by reflection
@@ -103,34 +101,55 @@ func nodeInts(node *simplego.Node, names ...string) (out [][]int, ok bool) {
 	return out, true
 }
 
-// matrixLayout checks that an operand is [batch..., then cross and contracting axes as
-// two consecutive blocks] and says whether the contracting block comes first.
-func matrixLayout(rank int, batch, contracting []int) (contractingFirst, ok bool) {
-	for i, a := range batch {
-		if a != i {
-			return false, false
-		}
-	}
-	nb, nc := len(batch), len(contracting)
-	consecutiveFrom := func(start int) bool {
-		for i, a := range contracting {
-			if a != start+i {
-				return false
-			}
-		}
-		return true
-	}
-	switch {
-	case consecutiveFrom(rank - nc): // [batch, cross, contracting]
-		return false, true
-	case consecutiveFrom(nb): // [batch, contracting, cross]
-		return true, true
-	}
-	return false, false
+// operandLayout is how a DotGeneral operand maps onto matrices: [batch..., outer...,
+// contracting..., inner...] with the contracting axes one consecutive block. Per index of
+// the outer axes the operand is one matrix: [cross, contracting] when inner is empty
+// (then outer is the cross block itself and there is one matrix), [contracting, inner]
+// otherwise.
+type operandLayout struct {
+	outer, inner int  // sizes of the cross axes before and after the contracting block
+	contractLast bool // no inner axes: the matrix is [outer, contracting]
 }
 
-// fastDotGeneral runs a float32/float64 DotGeneral whose operands are in matrix layout on
-// Sgemm or gonum's Dgemm; nil means "not handled".
+func layoutOf(dims, batch, contracting []int) (operandLayout, bool) {
+	for i, a := range batch {
+		if a != i {
+			return operandLayout{}, false
+		}
+	}
+	nb := len(batch)
+	start := nb
+	if len(contracting) > 0 {
+		start = contracting[0]
+	}
+	for i, a := range contracting {
+		if a != start+i || a < nb {
+			return operandLayout{}, false
+		}
+	}
+	size := func(ds []int) int {
+		n := 1
+		for _, d := range ds {
+			n *= d
+		}
+		return n
+	}
+	l := operandLayout{outer: size(dims[nb:start]), inner: size(dims[start+len(contracting):])}
+	l.contractLast = start+len(contracting) == len(dims)
+	return l, true
+}
+
+// matrices says how many matrices the operand is per batch element and each one's cross
+// size.
+func (l operandLayout) matrices() (count, cross int) {
+	if l.contractLast {
+		return 1, l.outer
+	}
+	return l.outer, l.inner
+}
+
+// fastDotGeneral runs a float32/float64 DotGeneral whose operands map onto matrices
+// (operandLayout) on Sgemm or gonum's Dgemm; nil means "not handled".
 func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
 	ls, err1 := backend.BufferShape(inputs[0])
 	rs, err2 := backend.BufferShape(inputs[1])
@@ -139,29 +158,32 @@ func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 		return nil
 	}
 	axes := dotAxes{ax[0], ax[1], ax[2], ax[3]}
-	lhsContractFirst, ok1 := matrixLayout(ls.Rank(), axes.lhsBatch, axes.lhsContracting)
-	rhsContractFirst, ok2 := matrixLayout(rs.Rank(), axes.rhsBatch, axes.rhsContracting)
+	ll, ok1 := layoutOf(ls.Dimensions, axes.lhsBatch, axes.lhsContracting)
+	rl, ok2 := layoutOf(rs.Dimensions, axes.rhsBatch, axes.rhsContracting)
 	if !ok1 || !ok2 {
 		return nil
 	}
-	nb, nc := len(axes.lhsBatch), len(axes.lhsContracting)
-	size := func(dims []int) int {
-		n := 1
-		for _, d := range dims {
-			n *= d
-		}
-		return n
-	}
+	nb := len(axes.lhsBatch)
 	batchDims := ls.Dimensions[:nb]
-	crossOf := func(s shapes.Shape, contractFirst bool) []int {
-		if contractFirst {
-			return s.Dimensions[nb+nc:]
-		}
-		return s.Dimensions[nb : s.Rank()-nc]
+	B := 1
+	for _, d := range batchDims {
+		B *= d
 	}
-	lhsCross, rhsCross := crossOf(ls, lhsContractFirst), crossOf(rs, rhsContractFirst)
-	B, M, N, K := size(batchDims), size(lhsCross), size(rhsCross), size(ls.Dimensions)/max(size(batchDims)*size(lhsCross), 1)
-	outShape := shapes.Make(ls.DType, slices.Concat(batchDims, lhsCross, rhsCross)...)
+	K := 1
+	for _, a := range axes.lhsContracting {
+		K *= ls.Dimensions[a]
+	}
+	crossDims := func(s shapes.Shape, batch, contracting []int) []int {
+		var out []int
+		for a, d := range s.Dimensions {
+			if !slices.Contains(batch, a) && !slices.Contains(contracting, a) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	outShape := shapes.Make(ls.DType, slices.Concat(batchDims,
+		crossDims(ls, axes.lhsBatch, axes.lhsContracting), crossDims(rs, axes.rhsBatch, axes.rhsContracting))...)
 	out := backend.NewBuffer(outShape)
 	if out == nil {
 		return nil
@@ -169,31 +191,40 @@ func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	lf, _ := backend.BufferData(inputs[0])
 	rf, _ := backend.BufferData(inputs[1])
 	of, _ := backend.BufferData(out)
-	if B*M*N == 0 || K == 0 {
+	lCount, M := ll.matrices()
+	rCount, N := rl.matrices()
+	if B*lCount*M*rCount*N == 0 || K == 0 {
 		return out.Zeros()
 	}
-	// lhs is [M, K] (lda K), or [K, M] transposed; rhs is [K, N] (ldb N), or [N, K] transposed.
+	// lhs matrix is [M, K] (lda K), or [K, M] transposed; rhs is [K, N] (ldb N), or [N, K]
+	// transposed. Output per batch element is [lCount, M, rCount, N]: the (lo, ro) product
+	// is a block with row stride rCount·N.
 	tA, lda := blas.NoTrans, K
-	if lhsContractFirst {
+	if !ll.contractLast {
 		tA, lda = blas.Trans, M
 	}
 	tB, ldb := blas.NoTrans, N
-	if !rhsContractFirst {
+	if rl.contractLast {
 		tB, ldb = blas.Trans, K
 	}
-	one := func(i int) {
+	ldc := rCount * N
+	lSize, rSize, oSize := lCount*M*K, rCount*K*N, lCount*M*rCount*N
+	one := func(job int) {
+		i, lo, ro := job/(lCount*rCount), job/rCount%lCount, job%rCount
+		la, rb, oc := i*lSize+lo*M*K, i*rSize+ro*K*N, i*oSize+lo*M*ldc+ro*N
 		switch l := lf.(type) {
 		case []float32:
-			Sgemm(tA, tB, M, N, K, l[i*M*K:(i+1)*M*K], lda, rf.([]float32)[i*K*N:(i+1)*K*N], ldb, of.([]float32)[i*M*N:(i+1)*M*N], N)
+			Sgemm(tA, tB, M, N, K, l[la:la+M*K], lda, rf.([]float32)[rb:rb+K*N], ldb, of.([]float32)[oc:oc+(M-1)*ldc+N], ldc)
 		case []float64:
-			gemm.Dgemm(tA, tB, M, N, K, 1, l[i*M*K:(i+1)*M*K], lda, rf.([]float64)[i*K*N:(i+1)*K*N], ldb, 0, of.([]float64)[i*M*N:(i+1)*M*N], N)
+			gemm.Dgemm(tA, tB, M, N, K, 1, l[la:la+M*K], lda, rf.([]float64)[rb:rb+K*N], ldb, 0, of.([]float64)[oc:oc+(M-1)*ldc+N], ldc)
 		}
 	}
+	jobs := B * lCount * rCount
 	// Sgemm and Dgemm parallelise one large product themselves; many small ones go one per core.
-	workers := min(B, runtime.GOMAXPROCS(0))
-	if B == 1 || M*N*K >= 64*64*64 || workers <= 1 {
-		for i := range B {
-			one(i)
+	workers := min(jobs, runtime.GOMAXPROCS(0))
+	if jobs == 1 || M*N*K >= 64*64*64 || workers <= 1 {
+		for j := range jobs {
+			one(j)
 		}
 		return out
 	}
@@ -202,8 +233,8 @@ func fastDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < B; i += workers {
-				one(i)
+			for j := w; j < jobs; j += workers {
+				one(j)
 			}
 		}()
 	}

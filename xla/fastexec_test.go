@@ -82,6 +82,12 @@ func TestDotGeneralLayoutsMatchLoops(t *testing.T) {
 		{[]int{4, 6, 5}, []int{5, 2, 4}, []int{0, 2}, nil, []int{2, 0}, nil},                 // out-of-order contracting: fallback
 		{[]int{64, 40}, []int{40, 70}, []int{1}, nil, []int{0}, nil},                         // big enough for gonum's parallel path
 		{[]int{9, 1, 8}, []int{9, 8, 1}, []int{2}, []int{0}, []int{1}, []int{0}},             // unit dims
+		// Contracting block between cross axes: one product per outer index.
+		{[]int{6, 4}, []int{3, 4, 5}, []int{1}, nil, []int{1}, nil},                             // "oc,bct->obt" (attention's projections)
+		{[]int{3, 4, 5}, []int{4, 2}, []int{1}, nil, []int{0}, nil},                             // lhs outer and inner
+		{[]int{2, 3, 4, 5}, []int{2, 6, 4, 7}, []int{2}, []int{0}, []int{2}, []int{0}},          // both, batched
+		{[]int{2, 3, 4, 5, 2}, []int{2, 4, 5, 3}, []int{2, 3}, []int{0}, []int{1, 2}, []int{0}}, // two contracting axes in the middle
+		{[]int{48, 32}, []int{4, 32, 40}, []int{1}, nil, []int{1}, nil},                         // big enough for the SIMD kernel
 	}
 	before := fastHits[backends.OpTypeDotGeneral].Load()
 	for i, c := range cases {

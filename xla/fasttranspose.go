@@ -2,8 +2,6 @@ package xla
 
 import (
 	"reflect"
-	"runtime"
-	"sync"
 	_ "unsafe" // for go:linkname
 
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -103,17 +101,7 @@ func transposeRows[T any](src, dst []T, dims, strides []int) {
 			}
 		}
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if len(dst) < parallelMinSize || rows < workers || workers < 2 {
-		do(0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() { defer wg.Done(); do(w*rows/workers, (w+1)*rows/workers) }()
-	}
-	wg.Wait()
+	splitAcrossCores(rows, len(dst), do)
 }
 
 // nodeIntSlice reads a node's private parameters when they are a plain []int (Transpose's

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph code reads better unqualified
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors/images"
@@ -16,11 +17,21 @@ import (
 // central finite difference (float64, step 1e-5) that a self-check accepts.
 const SelfCheckTolerance = 1e-6
 
+// Float32CheckTolerance is the largest relative error between a float32 autodiff gradient
+// and the float64 one (itself checked against finite differences) that a self-check
+// accepts: float32 rounding of sums of a few hundred terms, with room to spare. The float32
+// checks run the code a DPS step runs (on embedded: the implicit-GEMM convolution, the
+// SIMD kernels), which float64 does not.
+const Float32CheckTolerance = 1e-5
+
 // CheckResult is the outcome of one gradient self-check.
 type CheckResult struct {
 	Name     string  `json:"name"`
 	RelError float64 `json:"rel_error"`
-	OK       bool    `json:"ok"`
+	// Tolerance is the largest RelError accepted: SelfCheckTolerance against finite
+	// differences, Float32CheckTolerance for float32 against float64.
+	Tolerance float64 `json:"tolerance"`
+	OK        bool    `json:"ok"`
 	// Error is set when the check could not run at all (e.g. an op the backend lacks).
 	Error string `json:"error,omitempty"`
 }
@@ -41,7 +52,7 @@ func lossOf(y *Node) *Node {
 	for i := range w {
 		w[i] = rng.NormFloat64()
 	}
-	wt := Const(g, tensors.FromFlatDataAndDimensions(w, y.Shape().Dimensions...))
+	wt := ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(w, y.Shape().Dimensions...)), y.DType())
 	return Add(ReduceAllSum(Mul(wt, y)), MulScalar(ReduceAllSum(Square(y)), 0.5))
 }
 
@@ -147,22 +158,21 @@ var selfChecks = []gradCheck{
 }
 
 // SelfCheck runs every gradient self-check on backend and returns one result per check,
-// in a fixed order. It never panics: a failure to build or run is reported in Error.
+// in a fixed order: each check in float64 against finite differences, then each in float32
+// against float64. It never panics: a failure to build or run is reported in Error.
 func SelfCheck(backend backends.Backend) []CheckResult {
-	results := make([]CheckResult, len(selfChecks))
-	for i, c := range selfChecks {
-		results[i] = runGradCheck(backend, c)
+	results := make([]CheckResult, 0, 2*len(selfChecks))
+	for _, c := range selfChecks {
+		results = append(results, runGradCheck(backend, c))
+	}
+	for _, c := range selfChecks {
+		results = append(results, runFloat32Check(backend, c))
 	}
 	return results
 }
 
-func runGradCheck(backend backends.Backend, c gradCheck) (res CheckResult) {
-	res.Name = c.name
-	defer func() {
-		if r := recover(); r != nil {
-			res.OK, res.RelError, res.Error = false, math.NaN(), fmt.Sprint(r)
-		}
-	}()
+// checkInputs are a check's pseudo-random inputs (float64).
+func checkInputs(c gradCheck) [][]float64 {
 	rng := rand.New(rand.NewPCG(7, uint64(len(c.name))))
 	inputs := make([][]float64, len(c.inputs))
 	for i, dims := range c.inputs {
@@ -175,6 +185,67 @@ func runGradCheck(backend backends.Backend, c gradCheck) (res CheckResult) {
 			inputs[i][j] = rng.NormFloat64()
 		}
 	}
+	return inputs
+}
+
+// runFloat32Check compares the check's gradient computed in float32 (inputs rounded to
+// float32) with the float64 gradient of the same rounded inputs.
+func runFloat32Check(backend backends.Backend, c gradCheck) (res CheckResult) {
+	res.Name, res.Tolerance = c.name+", float32", Float32CheckTolerance
+	defer func() {
+		if r := recover(); r != nil {
+			res.OK, res.RelError, res.Error = false, math.NaN(), fmt.Sprint(r)
+		}
+	}()
+	inputs := checkInputs(c)
+	args := make([]any, len(inputs))
+	for i, v := range inputs {
+		for j := range v {
+			v[j] = float64(float32(v[j]))
+		}
+		args[i] = tensors.FromFlatDataAndDimensions(v, c.inputs[i]...)
+	}
+	gradients := func(dtype dtypes.DType) [][]float64 {
+		exec, err := NewExec(backend, func(xs []*Node) []*Node {
+			for i := range xs {
+				xs[i] = ConvertDType(xs[i], dtype)
+			}
+			grads := Gradient(c.loss(xs), xs...)
+			for i := range grads {
+				grads[i] = ConvertDType(grads[i], dtypes.Float64)
+			}
+			return grads
+		})
+		if err != nil {
+			panic(err)
+		}
+		var out [][]float64
+		for _, g := range exec.MustExec(args...) {
+			out = append(out, tensors.MustCopyFlatData[float64](g))
+		}
+		return out
+	}
+	want, got := gradients(dtypes.Float64), gradients(dtypes.Float32)
+	var num, den float64
+	for i := range want {
+		for j := range want[i] {
+			num += (got[i][j] - want[i][j]) * (got[i][j] - want[i][j])
+			den += want[i][j] * want[i][j]
+		}
+	}
+	res.RelError = math.Sqrt(num / max(den, 1e-300))
+	res.OK = res.RelError <= res.Tolerance
+	return res
+}
+
+func runGradCheck(backend backends.Backend, c gradCheck) (res CheckResult) {
+	res.Name, res.Tolerance = c.name, SelfCheckTolerance
+	defer func() {
+		if r := recover(); r != nil {
+			res.OK, res.RelError, res.Error = false, math.NaN(), fmt.Sprint(r)
+		}
+	}()
+	inputs := checkInputs(c)
 	args := func() []any {
 		out := make([]any, len(inputs))
 		for i, v := range inputs {

@@ -2,7 +2,10 @@
 
 package xla
 
-// Only amd64 has the assembly kernel; elsewhere Sgemm uses gonum.
+// Only amd64 has assembly kernels; elsewhere Sgemm uses gonum and convolutions the
+// pure-Go kernel.
 const haveSgemmKernel = false
 
-func sgemmKernel6x16(k int, a, b, c *float32, ldc int) { panic("no sgemm kernel on this platform") }
+func sgemmKernel() (microKernel, bool) { return kernelGo, false }
+
+func availableAsmKernels() []microKernel { return nil }

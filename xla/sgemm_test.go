@@ -96,3 +96,56 @@ func BenchmarkSgemm(b *testing.B) {
 		})
 	}
 }
+
+// Every assembly micro-kernel this CPU runs gives the same bits through the driver (each
+// sums an element's products in the same order, so which one runs does not change
+// results), and the pure-Go kernel agrees with float64 loops to float32 rounding.
+func TestMicroKernelsAgree(t *testing.T) {
+	asm := availableAsmKernels()
+	if len(asm) < 2 {
+		t.Logf("this CPU runs %d assembly kernel(s): nothing to compare bit for bit", len(asm))
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, s := range [][3]int{{37, 530, 300}, {64, 1024, 576}, {8, 32, 1}, {13, 70, 513}} {
+		m, n, k := s[0], s[1], s[2]
+		a, b := make([]float32, m*k), make([]float32, k*n)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		for i := range b {
+			b[i] = float32(rng.NormFloat64())
+		}
+		product := func(kern microKernel) []float32 {
+			c := make([]float32, m*n)
+			g := packedGEMM{m: m, n: n, k: k, c: c, ldc: n,
+				packA: func(dst []float32, mr, k0, kb int) { packMatrixA(blas.NoTrans, a, k, m, mr, k0, kb, dst) },
+				packB: func(dst []float32, nr, k0, kb, j0, nb int) {
+					packMatrixB(blas.NoTrans, b, n, nr, k0, kb, j0, nb, dst)
+				},
+			}
+			g.run(kern, 2)
+			return c
+		}
+		for _, kern := range asm[min(1, len(asm)):] {
+			want, got := product(asm[0]), product(kern)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%dx%dx%d: kernel %s gives C[%d] = %g, %s gives %g", m, n, k, kern.name, i, got[i], asm[0].name, want[i])
+				}
+			}
+		}
+		got := product(kernelGo)
+		for i := range m {
+			for j := range n {
+				var want, norm float64
+				for l := range k {
+					p := float64(a[i*k+l]) * float64(b[l*n+j])
+					want, norm = want+p, norm+math.Abs(p)
+				}
+				if d := math.Abs(float64(got[i*n+j]) - want); d > 1e-5*(norm+1) { // as TestSgemmMatchesLoops
+					t.Fatalf("%dx%dx%d: pure-Go kernel C[%d,%d] = %g, want %g", m, n, k, i, j, got[i*n+j], want)
+				}
+			}
+		}
+	}
+}

@@ -34,8 +34,9 @@ func newDoctorCmd() *cobra.Command {
 		Short: "Report the backend and check that it differentiates everything DPS needs",
 		Long: `doctor reports the backend, its devices and versions, then compares the autodiff gradient of
 each building block of a DPS step (convolutions, reflect padding, pooling, strided slices, group
-norm, attention, nearest upsampling) with central finite differences in float64. It exits 1 if
-any check fails and 2 if the backend cannot be set up.
+norm, attention, nearest upsampling) with central finite differences in float64, then the same
+gradients computed in float32 (the precision, and on embedded the code paths, a DPS step uses)
+with the float64 ones. It exits 1 if any check fails and 2 if the backend cannot be set up.
 
 Backends: "embedded" (default, pure Go), "xla:cuda" / "xla:cpu" / "xla:tpu" (a PJRT plugin found
 in PJRT_PLUGIN_LIBRARY_PATH, GoMLX's places or a JAX installation), or
@@ -93,7 +94,7 @@ func printDoctor(w io.Writer, r doctorReport) {
 	if b.PluginPath != "" {
 		fmt.Fprintf(w, "plugin   %s (PJRT API %s)\n", b.PluginPath, b.PJRTVersion)
 	}
-	fmt.Fprintf(w, "\ngradient self-check: autodiff vs central differences, float64, tolerance %.0e\n", r.Tolerance)
+	fmt.Fprintf(w, "\ngradient self-check: float64 autodiff vs central differences (tolerance %.0e), then\nfloat32 autodiff vs float64 autodiff (tolerance %.0e)\n", r.Tolerance, xla.Float32CheckTolerance)
 	failed := 0
 	for _, c := range r.Checks {
 		status := "ok"
@@ -101,7 +102,7 @@ func printDoctor(w io.Writer, r doctorReport) {
 			status = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(w, "  %-22s rel_error %-9.2e %s", c.Name, c.RelError, status)
+		fmt.Fprintf(w, "  %-31s rel_error %-9.2e %s", c.Name, c.RelError, status)
 		if c.Error != "" {
 			fmt.Fprintf(w, "  (%s)", c.Error)
 		}

@@ -130,7 +130,7 @@ Exit codes: 0 done, 1 failed while running, 2 bad input (nothing was created),
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", plainFlagError(err), c.CommandPath())}
 	})
-	root.AddCommand(newDoctorCmd(), newVersionCmd(), newModelCmd(), newStepCmd(), newTrainCmd(), newTrainClassifierCmd(), newRunCmd(), newSolversCmd(), newTableCmd(), newSweepCmd(), newScoreCmd(), newDAGCmd(), newKernelCmd(), newCacheCmd())
+	root.AddCommand(newDoctorCmd(), newVersionCmd(), newModelCmd(), newStepCmd(), newTrainCmd(), newTrainClassifierCmd(), newRunCmd(), newSolversCmd(), newTableCmd(), newSweepCmd(), newScoreCmd(), newDAGCmd(), newKernelCmd(), newCacheCmd(), newBenchCmd())
 	markRunErrors(root)
 	return root
 }

@@ -2,11 +2,9 @@ package adm
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/dpsflow/dpsflow/internal/procstat"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
 	"github.com/dpsflow/dpsflow/nodes/noise"
 	"github.com/dpsflow/dpsflow/nodes/operator"
@@ -24,9 +22,10 @@ import (
 // for a meaningful peak RSS: go test ./nodes/prior/adm -run XXX -bench 'DPSStep/mnist'.
 func BenchmarkDPSStep(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		cfg  Config
-	}{{"mnist-32", SmallMNISTConfig()}, {"ffhq-256", FFHQConfig()}} {
+		name  string
+		cfg   Config
+		batch int
+	}{{"mnist-32/batch1", SmallMNISTConfig(), 1}, {"mnist-32/batch8", SmallMNISTConfig(), 8}, {"ffhq-256/batch1", FFHQConfig(), 1}} {
 		b.Run(c.name, func(b *testing.B) {
 			m, err := New(c.cfg)
 			if err != nil {
@@ -45,7 +44,7 @@ func BenchmarkDPSStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			xShape := shapes.Make(dtypes.Float32, 1, c.cfg.InChannels, c.cfg.ImageSize, c.cfg.ImageSize)
+			xShape := shapes.Make(dtypes.Float32, c.batch, c.cfg.InChannels, c.cfg.ImageSize, c.cfg.ImageSize)
 			yShape, _ := op.MeasurementShape(xShape)
 			y := tensors.FromShape(yShape)
 			if _, err := s.Run(context.Background(), y, xShape, 1, nil); err != nil { // compile
@@ -58,20 +57,8 @@ func BenchmarkDPSStep(b *testing.B) {
 				}
 			}
 			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N*steps), "ms/step")
-			b.ReportMetric(peakRSSMiB(), "MiB-peak-rss")
+			b.ReportMetric(procstat.PeakRSSMiB(), "MiB-peak-rss")
 			b.ReportMetric(float64(m.NumParameters())/1e6, "Mparams")
 		})
 	}
-}
-
-func peakRSSMiB() float64 {
-	data, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(rest), "%g", &kb)
-			return kb / 1024
-		}
-	}
-	return 0
 }
