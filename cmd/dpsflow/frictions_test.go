@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -39,6 +40,68 @@ func TestModelSampleDefaultsToTheShippedPriorWithProgress(t *testing.T) {
 			t.Errorf("%v: exit %d, error %v, want 2 and %q\n%s", c.args, code, err, c.want, text)
 		}
 	}
+}
+
+// --images writes every sample as its own PNG, the same pixels as the grid's tiles, and
+// refuses a folder that already holds files.
+func TestModelSampleImagesWritesEachSample(t *testing.T) {
+	dir := t.TempDir()
+	grid, images := filepath.Join(dir, "grid.png"), filepath.Join(dir, "samples")
+	text, code, err := runCLI(t, "model", "sample", "--steps", "2", "--n", "3", "--out", grid, "--images", images, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	gridImg := readPNG(t, grid)
+	for i := range 3 {
+		img := readPNG(t, filepath.Join(images, fmt.Sprintf("%05d.png", i)))
+		if img.Bounds().Dx() != 32 || img.Bounds().Dy() != 32 {
+			t.Fatalf("sample %d is %v, want 32×32", i, img.Bounds())
+		}
+		if !containsTile(gridImg, img) {
+			t.Errorf("sample %d's pixels are not a tile of the grid", i)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(images, "00003.png")); err == nil {
+		t.Error("a fourth sample was written")
+	}
+	text, code, err = runCLI(t, "model", "sample", "--steps", "2", "--n", "1", "--out", grid, "--images", images)
+	if code != 2 || err == nil || !strings.Contains(err.Error(), images+": not empty") {
+		t.Errorf("a non-empty --images folder: exit %d, error %v\n%s", code, err, text)
+	}
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+// containsTile says whether tile appears pixel for pixel (as gray levels) somewhere in grid.
+func containsTile(grid, tile image.Image) bool {
+	gb, tb := grid.Bounds(), tile.Bounds()
+	gray := func(img image.Image, x, y int) uint8 { return color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y }
+	for oy := gb.Min.Y; oy+tb.Dy() <= gb.Max.Y; oy++ {
+	next:
+		for ox := gb.Min.X; ox+tb.Dx() <= gb.Max.X; ox++ {
+			for y := range tb.Dy() {
+				for x := range tb.Dx() {
+					if gray(grid, ox+x, oy+y) != gray(tile, tb.Min.X+x, tb.Min.Y+y) {
+						continue next
+					}
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 func TestModelAndTrainHelpShowEveryDefault(t *testing.T) {

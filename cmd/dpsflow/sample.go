@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/dpsflow/dpsflow/dag"
 	"github.com/dpsflow/dpsflow/nodes/guidance"
@@ -21,14 +25,16 @@ func newModelSampleCmd() *cobra.Command {
 	var f modelFlags
 	var n, steps, scale int
 	var seed uint64
-	var out string
+	var out, imagesDir string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "sample",
 		Short: "Draw unconditional samples from a model and save them as a PNG grid",
-		Long: `sample draws --n unconditional samples with --steps DDPM steps and writes them as one PNG grid.
-With no --model-config/--checkpoint it uses the shipped MNIST prior. A bar (or, when stderr
-is not a terminal, a line every 10 %) shows the steps done.`,
+		Long: `sample draws --n unconditional samples with --steps DDPM steps and writes them as one PNG grid;
+with --images DIR also each sample as its own PNG, DIR/00000.png, DIR/00001.png, … (what
+dpsflow score and the distribution metrics read). DIR must be new or empty: nothing is
+overwritten. With no --model-config/--checkpoint it uses the shipped MNIST prior. A bar (or,
+when stderr is not a terminal, a line every 10 %) shows the steps done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 {
@@ -39,6 +45,11 @@ is not a terminal, a line every 10 %) shows the steps done.`,
 			}
 			if scale < 1 {
 				return usageError{fmt.Errorf("--scale must be at least 1, got %d", scale)}
+			}
+			if imagesDir != "" {
+				if err := checkEmptyDir(imagesDir); err != nil {
+					return usageError{fmt.Errorf("--images %w", err)}
+				}
 			}
 			m, ctx, backend, err := f.load()
 			if err != nil {
@@ -72,6 +83,12 @@ is not a terminal, a line every 10 %) shows the steps done.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d samples, %d steps)\n", out, n, steps)
+			if imagesDir != "" {
+				if err := saveSamples(imagesDir, res.X); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s/00000.png … %05d.png\n", imagesDir, n-1)
+			}
 			return nil
 		},
 	}
@@ -82,5 +99,42 @@ is not a terminal, a line every 10 %) shows the steps done.`,
 	cmd.Flags().StringVar(&out, "out", "samples.png", "output PNG grid")
 	cmd.Flags().IntVar(&scale, "scale", 1, "enlarge the grid this many times (nearest neighbour)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
+	cmd.Flags().StringVar(&imagesDir, "images", "", "also write each sample as DIR/NNNNN.png (DIR new or empty)")
 	return cmd
+}
+
+// checkEmptyDir accepts a folder that does not exist or is empty (so nothing is
+// overwritten); the error starts with the path.
+func checkEmptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("%s: not empty (%d entries, e.g. %s): choose a new folder", dir, len(entries), entries[0].Name())
+	}
+	return nil
+}
+
+// saveSamples writes each image of the batch x [N, C, H, W] (values in [−1, 1]) as
+// dir/NNNNN.png.
+func saveSamples(dir string, x *tensors.Tensor) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	d := x.Shape().Dimensions
+	pixels := tensors.MustCopyFlatData[float32](x)
+	size := d[1] * d[2] * d[3]
+	for i := range d[0] {
+		img := plot.ImageOf(pixels[i*size:(i+1)*size], d[1], d[2], d[3])
+		if img == nil {
+			return fmt.Errorf("--images: a sample of shape %v is not a gray or RGB image", d[1:])
+		}
+		if err := plot.SavePNG(filepath.Join(dir, fmt.Sprintf("%05d.png", i)), img); err != nil {
+			return err
+		}
+	}
+	return nil
 }
