@@ -186,24 +186,7 @@ func (c *Cache) Remove(key string) error {
 	if !keyRE.MatchString(key) {
 		return fmt.Errorf("dag: bad cache key %q", key)
 	}
-	d := c.objectDir(key)
-	if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	// Move aside first so that a reader never sees half an entry.
-	tmp, err := c.mkTemp("rm")
-	if err != nil {
-		return err
-	}
-	aside := filepath.Join(tmp, "entry")
-	if err := os.Rename(d, aside); err != nil {
-		os.RemoveAll(tmp)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed meanwhile by another process
-		}
-		return err
-	}
-	return os.RemoveAll(tmp)
+	return c.removeItem(c.objectDir(key))
 }
 
 // keyComponents is what a cache key is the hash of.
@@ -337,6 +320,9 @@ func checkOutput(dir, port string, mo manifestOutput, keep *bytes.Buffer) *Entry
 	h := sha256.New()
 	var w io.Writer = h
 	if keep != nil {
+		if st, err := f.Stat(); err == nil && st.Size() > 0 {
+			keep.Grow(int(st.Size())) // one allocation, as os.ReadFile made, not doubling growth
+		}
 		w = io.MultiWriter(h, keep)
 	}
 	n, err := io.Copy(w, f)

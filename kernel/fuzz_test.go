@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-	"time"
+
+	"github.com/dpsflow/dpsflow/internal/fuzzguard"
 )
 
 // frameSep splits FuzzDecode's input into frames.
@@ -37,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte("<IDS|MSG>\x00\x00\x00\x00{\"msg_type\":\"x\"}\x00\x00{}\x00\x00{}\x00\x00{}"), false)
 	f.Fuzz(func(t *testing.T, data []byte, signed bool) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		signer := none
 		if signed {
 			signer = s
@@ -80,7 +81,7 @@ func FuzzCellGraph(f *testing.F) {
 	f.Add("import \"fmt\"\n\x00a := b\n\x00b := a")
 	f.Add("func f() int { return g() }\n\x00func g() int { return f() }\n\x00type T struct{ x int }")
 	f.Fuzz(func(t *testing.T, joined string) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		sources := bytes.Split([]byte(joined), []byte{0})
 		srcs := make([]string, len(sources))
 		for i, s := range sources {
@@ -97,11 +98,4 @@ func FuzzCellGraph(f *testing.F) {
 			t.Fatalf("CellGraph returned a graph with no order: %v", err)
 		}
 	})
-}
-
-// hangGuard crashes the fuzzing process if one input takes over 10 s, so that a hang is
-// reported with its input like a panic (go's fuzzer has no time limit per input). Use as
-// defer hangGuard()().
-func hangGuard() func() bool {
-	return time.AfterFunc(10*time.Second, func() { panic("one input took over 10 s (a hang)") }).Stop
 }

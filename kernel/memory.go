@@ -7,21 +7,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/dpsflow/dpsflow/internal/bytesize"
 )
 
 // DefaultMaxMemory is the default of dpsflow kernel --max-memory: three quarters of
 // the machine's (or the container's) memory.
 const DefaultMaxMemory = "75%"
-
-var memUnits = []struct {
-	suffix string
-	mult   float64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
-	{"b", 1},
-}
 
 // ParseMemory reads a memory size: bytes ("1073741824"), a size with a unit ("4GiB",
 // "512MiB", "1.5GB", "2g"; KiB..TiB and K..T are powers of 1024, KB..TB of 1000), a
@@ -44,38 +36,15 @@ func ParseMemory(s string) (int64, error) {
 		}
 		return int64(float64(total) * f / 100), nil
 	}
-	mult := 1.0
-	for _, u := range memUnits {
-		if n, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+	b, err := bytesize.Parse(t)
+	if err != nil {
 		return 0, fmt.Errorf("memory size %q: want bytes, a size such as 4GiB or 512MiB, a percentage such as 75%%, or off", s)
 	}
-	b := f * mult
-	if b >= math.MaxInt64 {
-		return 0, fmt.Errorf("memory size %q is too large", s)
-	}
-	return int64(b), nil
+	return b, nil
 }
 
-// FormatMemory writes a size in bytes with a binary unit (3.5GiB).
-func FormatMemory(b int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(b)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%dB", b)
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.2f", f), "0"), ".0") + units[i]
-}
+// FormatMemory writes a size in bytes with a binary unit (3.5 GiB).
+func FormatMemory(b int64) string { return bytesize.Format(b) }
 
 // SystemMemory is the memory this process may use: the machine's, or the cgroup's
 // limit (a container's) when that is lower.

@@ -486,7 +486,7 @@ func (s *supervisor) report(c *child, ename, evalue string, details []string) {
 // cause names why the child ended, from its exit status and its last stderr lines.
 func (c *child) cause(maxMem int64) (ename, evalue string, details []string) {
 	if rss := c.memKilled.Load(); rss > 0 {
-		return "MemoryLimit", fmt.Sprintf("the cell used more memory than --max-memory %s allows (%s resident); "+
+		return "MemoryLimit", fmt.Sprintf("the cell used more memory than the kernel's --max-memory of %s allows (%s resident); "+
 			"the interpreter was stopped", FormatMemory(maxMem), FormatMemory(rss)), nil
 	}
 	lines, key := c.tail.get()

@@ -155,7 +155,7 @@ func TestSupervisedMaxMemory(t *testing.T) {
 		"import \"bytes\"\nb := bytes.Repeat([]byte{1}, 3<<30)\nlen(b)",
 	} {
 		start := time.Now()
-		c.wantError(code, "MemoryLimit", "--max-memory 512MiB", "the kernel restarted")
+		c.wantError(code, "MemoryLimit", "--max-memory of 512 MiB", "the kernel restarted")
 		t.Logf("%q stopped after %v", code, time.Since(start).Round(time.Millisecond))
 		if got := c.mustRun("z := 1 + 1\nz"); got != "2" {
 			t.Fatalf("after the restart: %q", got)
@@ -215,7 +215,7 @@ func TestParseMemory(t *testing.T) {
 			t.Errorf("ParseMemory(%q) = %d, want an error", bad, got)
 		}
 	}
-	for b, want := range map[int64]string{512 << 20: "512MiB", 3 << 29: "1.5GiB", 100: "100B", 1<<30 + 1<<20: "1GiB"} {
+	for b, want := range map[int64]string{512 << 20: "512 MiB", 3 << 29: "1.5 GiB", 100: "100 B", 1<<30 + 1<<20: "1 GiB"} {
 		if got := FormatMemory(b); got != want {
 			t.Errorf("FormatMemory(%d) = %q, want %q", b, got, want)
 		}
@@ -273,7 +273,7 @@ func TestCrashCause(t *testing.T) {
 		detail string   // in details
 	}{
 		{name: "memory", mem: 600 << 20, wait: exitErr("kill -9 $$"), ename: "MemoryLimit",
-			values: []string{"--max-memory 512MiB", "600MiB resident"}},
+			values: []string{"--max-memory of 512 MiB", "600 MiB resident"}},
 		{name: "goroutine panic", wait: exitErr("exit 2"), ename: "GoroutinePanic",
 			lines:  []string{"_.go:3:2: panic: main.func(...)\n", "panic: boom [recovered, repanicked]\n", "\n", "goroutine 7 [running]:\n", "github.com/traefik/yaegi/interp.runCfg.func1()\n"},
 			values: []string{"a goroutine panicked: boom"}, detail: "at cell line 3:2 in func"},

@@ -109,11 +109,11 @@ func geometryOf(node *simplego.Node, inS, kS shapes.Shape) *convGeometry {
 
 // convNodeParams reads SimpleGo's private convolution parameters (convNode) by reflection.
 func convNodeParams(node *simplego.Node) (p convParams, ok bool) {
-	data := reflect.ValueOf(node).Elem().FieldByName("data")
-	if !data.IsValid() || data.Kind() != reflect.Interface || data.IsNil() || data.Elem().Kind() != reflect.Pointer {
+	data, ok := nodeData(node)
+	if !ok || data.Kind() != reflect.Pointer {
 		return p, false
 	}
-	v := data.Elem().Elem()
+	v := data.Elem()
 	if v.Kind() != reflect.Struct {
 		return p, false
 	}

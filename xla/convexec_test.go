@@ -52,69 +52,6 @@ var nchwAxes = backends.ConvolveAxesConfig{
 	OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3},
 }
 
-// A float32 convolution runs on the implicit-GEMM executor and agrees with the direct
-// float64 loop to float32 rounding: |got − want| ≤ 1e-6·Σ|x·k| per element.
-func TestFastConvMatchesDirectConvolution(t *testing.T) {
-	b := mustBackend(t)
-	rng := rand.New(rand.NewPCG(25, 26))
-	type tc struct {
-		name          string
-		x, k          []int
-		stride, inDil [2]int
-		kDil          [2]int
-		pad           [2][2]int
-		groups        int
-	}
-	one := [2]int{1, 1}
-	cases := []tc{
-		{"3x3 same", []int{2, 3, 7, 6}, []int{4, 3, 3, 3}, one, one, one, [2][2]int{{1, 1}, {1, 1}}, 1},
-		{"3x3 stride2", []int{1, 2, 8, 9}, []int{3, 2, 3, 3}, [2]int{2, 2}, one, one, [2][2]int{{1, 1}, {0, 1}}, 1},
-		{"1x1", []int{2, 5, 4, 4}, []int{3, 5, 1, 1}, one, one, one, [2][2]int{}, 1},
-		{"input dilation", []int{1, 2, 4, 5}, []int{2, 2, 3, 2}, one, [2]int{2, 3}, one, [2][2]int{{2, 1}, {1, 0}}, 1},
-		{"kernel dilation", []int{1, 2, 9, 9}, []int{2, 2, 3, 3}, [2]int{1, 2}, one, [2]int{2, 3}, [2][2]int{}, 1},
-		{"groups", []int{2, 4, 5, 5}, []int{6, 2, 3, 3}, one, one, one, [2][2]int{{1, 1}, {1, 1}}, 2},
-		{"negative padding", []int{1, 1, 6, 6}, []int{1, 1, 2, 2}, one, one, one, [2][2]int{{-1, 0}, {0, -2}}, 1},
-		{"big kernel, few outputs", []int{2, 3, 9, 9}, []int{2, 3, 8, 7}, one, one, one, [2][2]int{}, 1},
-		{"61-tap blur-sized kernel", []int{1, 1, 30, 30}, []int{1, 1, 23, 23}, one, one, one, [2][2]int{{11, 11}, {11, 11}}, 1},
-		// k = 40·9 = 360 > one k-block, 646 columns: several chunks, both workers, edge tiles.
-		{"several k-blocks and chunks", []int{2, 40, 17, 19}, []int{35, 40, 3, 3}, one, one, one, [2][2]int{{1, 1}, {1, 1}}, 1},
-		// More taps than fillRuns2D's table, wider than the output: read in runs along k.
-		{"wide kernel, k-runs", []int{2, 3, 12, 12}, []int{2, 3, 11, 10}, one, one, one, [2][2]int{{1, 1}, {2, 2}}, 1},
-		{"stride2 with input dilation", []int{2, 3, 5, 6}, []int{4, 3, 3, 3}, [2]int{2, 1}, [2]int{2, 2}, one, [2][2]int{{1, 2}, {2, 1}}, 1},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			x, k := f32ND(randND(rng, c.x...)), f32ND(randND(rng, c.k...))
-			stride := [2][2]int{{c.stride[0]}, {c.stride[1]}}
-			want := refConv2D(x, k, stride, c.pad, c.inDil, c.kDil, c.groups)
-			scale := refConv2D(absND(x), absND(k), stride, c.pad, c.inDil, c.kDil, c.groups)
-			exec, err := graph.NewExec(b, func(x, k *graph.Node) *graph.Node {
-				return graph.ConvGeneral(x, k, nchwAxes, c.stride[:], c.pad[:], c.inDil[:], c.kDil[:], c.groups, 1)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := fastHits[backends.OpTypeConvGeneral].Load()
-			out, err := exec.Exec1(x.tensor32(), k.tensor32())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fastHits[backends.OpTypeConvGeneral].Load() == before {
-				t.Fatal("the implicit-GEMM executor did not run")
-			}
-			got := fromTensor32(out)
-			if fmt.Sprint(got.dims) != fmt.Sprint(want.dims) {
-				t.Fatalf("shape %v, want %v", got.dims, want.dims)
-			}
-			for i := range want.data {
-				if d := math.Abs(got.data[i] - want.data[i]); d > 1e-6*scale.data[i]+1e-30 {
-					t.Fatalf("element %d = %.9g, want %.9g (Σ|x·k| %.3g)", i, got.data[i], want.data[i], scale.data[i])
-				}
-			}
-		})
-	}
-}
-
 // Channels-last input and kernel, a 1-D and a 3-D convolution: other strides and ranks
 // through the same packers, checked against refConv2D on rearranged copies.
 func TestFastConvLayoutsAndRanks(t *testing.T) {

@@ -217,6 +217,8 @@ func closeTo(t *testing.T, name string, got, want ndarray, tol float64) {
 	}
 }
 
+// Every case runs in float64 (the im2col path, 1e-12) and in float32 (the implicit-GEMM
+// executor, which must engage; |got − want| ≤ 1e-6·Σ|x·k| per element, float32 rounding).
 func TestConvGeneralMatchesDirectConvolution(t *testing.T) {
 	b := mustBackend(t)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -227,7 +229,6 @@ func TestConvGeneralMatchesDirectConvolution(t *testing.T) {
 		kDil            [2]int
 		pad             [2][2]int
 		groups          int
-		useGeneralAxes  bool
 		expectFewerOuts bool
 	}
 	cases := []tc{
@@ -240,6 +241,11 @@ func TestConvGeneralMatchesDirectConvolution(t *testing.T) {
 		{name: "negative padding", x: []int{1, 1, 6, 6}, k: []int{1, 1, 2, 2}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{-1, 0}, {0, -2}}, groups: 1},
 		{name: "big kernel, few outputs", x: []int{2, 3, 9, 9}, k: []int{2, 3, 8, 7}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, groups: 1, expectFewerOuts: true},
 		{name: "too many pieces: direct loop", x: []int{1, 2, 30, 30}, k: []int{2, 2, 23, 23}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{11, 11}, {11, 11}}, groups: 1},
+		// k = 40·9 = 360 > one k-block of the GEMM, 646 columns: several chunks, both workers, edge tiles.
+		{name: "several k-blocks and chunks", x: []int{2, 40, 17, 19}, k: []int{35, 40, 3, 3}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{1, 1}, {1, 1}}, groups: 1},
+		// More taps than fillRuns2D's table, wider than the output: packed in runs along k.
+		{name: "wide kernel, k-runs", x: []int{2, 3, 12, 12}, k: []int{2, 3, 11, 10}, stride: [2]int{1, 1}, inDil: [2]int{1, 1}, kDil: [2]int{1, 1}, pad: [2][2]int{{1, 1}, {2, 2}}, groups: 1},
+		{name: "stride2 with input dilation", x: []int{2, 3, 5, 6}, k: []int{4, 3, 3, 3}, stride: [2]int{2, 1}, inDil: [2]int{2, 2}, kDil: [2]int{1, 1}, pad: [2][2]int{{1, 2}, {2, 1}}, groups: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -263,6 +269,25 @@ func TestConvGeneralMatchesDirectConvolution(t *testing.T) {
 			closeTo(t, c.name, fromTensor(out), want, 1e-12)
 			if c.expectFewerOuts && want.dims[2]*want.dims[3] >= c.k[2]*c.k[3] {
 				t.Fatalf("case does not exercise the few-outputs path")
+			}
+
+			x32, k32 := f32ND(x), f32ND(k)
+			stride := [2][2]int{{c.stride[0]}, {c.stride[1]}}
+			want32 := refConv2D(x32, k32, stride, c.pad, c.inDil, c.kDil, c.groups)
+			scale := refConv2D(absND(x32), absND(k32), stride, c.pad, c.inDil, c.kDil, c.groups)
+			before := fastHits[backends.OpTypeConvGeneral].Load()
+			out, err = exec.Exec1(x32.tensor32(), k32.tensor32())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fastHits[backends.OpTypeConvGeneral].Load() == before {
+				t.Fatal("float32: the implicit-GEMM executor did not run")
+			}
+			got := fromTensor32(out)
+			for i := range want32.data {
+				if d := math.Abs(got.data[i] - want32.data[i]); d > 1e-6*scale.data[i]+1e-30 {
+					t.Fatalf("float32 element %d = %.9g, want %.9g (Σ|x·k| %.3g)", i, got.data[i], want32.data[i], scale.data[i])
+				}
 			}
 		})
 	}

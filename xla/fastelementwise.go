@@ -2,7 +2,6 @@ package xla
 
 import (
 	"math"
-	"reflect"
 	"slices"
 	_ "unsafe" // for go:linkname
 
@@ -344,50 +343,4 @@ func unaryLoop[T float32 | float64](op unaryOp, in, out []T) {
 			}
 		}
 	}
-}
-
-// Field indices of simplego.Node's private output shape and parameters, looked up once
-// (FieldByName per op call showed in profiles); -1 when a GoMLX upgrade renamed them, and
-// then the fast executors that need them decline.
-var nodeShapeField, nodeDataField = nodeFieldIndex("shape"), nodeFieldIndex("data")
-
-func nodeFieldIndex(name string) int {
-	f, ok := reflect.TypeFor[simplego.Node]().FieldByName(name)
-	if !ok || len(f.Index) != 1 {
-		return -1
-	}
-	return f.Index[0]
-}
-
-// nodeOutputDims reads a SimpleGo node's private output shape dimensions by reflection
-// (read-only); ok is false if the field is missing.
-func nodeOutputDims(node *simplego.Node) (dims []int, ok bool) {
-	if nodeShapeField < 0 {
-		return nil, false
-	}
-	v := reflect.ValueOf(node).Elem().Field(nodeShapeField)
-	if v.Kind() != reflect.Struct {
-		return nil, false
-	}
-	d := v.FieldByName("Dimensions")
-	if !d.IsValid() || d.Kind() != reflect.Slice || d.Type().Elem().Kind() != reflect.Int {
-		return nil, false
-	}
-	dims = make([]int, d.Len())
-	for i := range dims {
-		dims[i] = int(d.Index(i).Int())
-	}
-	return dims, true
-}
-
-// nodeInt reads a node's private parameters when they are a plain int (Concatenate's axis).
-func nodeInt(node *simplego.Node) (int, bool) {
-	if nodeDataField < 0 {
-		return 0, false
-	}
-	data := reflect.ValueOf(node).Elem().Field(nodeDataField)
-	if data.Kind() != reflect.Interface || data.IsNil() || data.Elem().Kind() != reflect.Int {
-		return 0, false
-	}
-	return int(data.Elem().Int()), true
 }

@@ -1,7 +1,6 @@
 package xla
 
 import (
-	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -71,34 +70,6 @@ func installFast(op backends.OpType, fast func(*simplego.Backend, *simplego.Node
 	installOwned(op, func(b *simplego.Backend, n *simplego.Node, in []*simplego.Buffer, _ []bool) *simplego.Buffer {
 		return fast(b, n, in)
 	}, orig)
-}
-
-// nodeInts reads the []int fields of a SimpleGo node's private parameters by reflection
-// (read-only access to unexported fields); ok is false if any is missing.
-func nodeInts(node *simplego.Node, names ...string) (out [][]int, ok bool) {
-	data := reflect.ValueOf(node).Elem().FieldByName("data")
-	if !data.IsValid() || data.Kind() != reflect.Interface || data.IsNil() {
-		return nil, false
-	}
-	p := data.Elem()
-	if p.Kind() == reflect.Pointer {
-		p = p.Elem()
-	}
-	if p.Kind() != reflect.Struct {
-		return nil, false
-	}
-	for _, name := range names {
-		v := p.FieldByName(name)
-		if !v.IsValid() || v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.Int {
-			return nil, false
-		}
-		ints := make([]int, v.Len())
-		for i := range ints {
-			ints[i] = int(v.Index(i).Int())
-		}
-		out = append(out, ints)
-	}
-	return out, true
 }
 
 // operandLayout is how a DotGeneral operand maps onto matrices: [batch..., outer...,

@@ -103,21 +103,3 @@ func transposeRows[T any](src, dst []T, dims, strides []int) {
 	}
 	splitAcrossCores(rows, len(dst), do)
 }
-
-// nodeIntSlice reads a node's private parameters when they are a plain []int (Transpose's
-// permutation).
-func nodeIntSlice(node *simplego.Node) ([]int, bool) {
-	data := reflect.ValueOf(node).Elem().FieldByName("data")
-	if !data.IsValid() || data.Kind() != reflect.Interface || data.IsNil() {
-		return nil, false
-	}
-	v := data.Elem()
-	if v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.Int {
-		return nil, false
-	}
-	out := make([]int, v.Len())
-	for i := range out {
-		out[i] = int(v.Index(i).Int())
-	}
-	return out, true
-}

@@ -57,13 +57,6 @@ func benchNetworkNames() []string {
 	return names
 }
 
-// The training step's settings are `dpsflow train`'s defaults; torch_bench.py uses the same.
-const (
-	benchTrainLR     = 5e-4
-	benchTrainWarmup = 100
-	benchTrainEMA    = 0.995
-)
-
 // benchSRFactor is the ×4 average-pool super-resolution of the timed DPS step.
 const benchSRFactor = 4
 
@@ -389,8 +382,8 @@ func timeTrainStep(backend backends.Backend, cfg adm.Config, f benchFlags) (time
 	defer os.RemoveAll(dir)
 	c := inChannels(cfg)
 	tr, err := train.New(backend, m, randomImages(f.batch, c, cfg.ImageSize, 1), randomImages(1, c, cfg.ImageSize, 2), train.Config{
-		OutDir: dir, Steps: f.warmup + f.steps, BatchSize: f.batch, LR: benchTrainLR, WarmupSteps: benchTrainWarmup,
-		EMADecay: benchTrainEMA, Seed: 1, Quiet: true})
+		OutDir: dir, Steps: f.warmup + f.steps, BatchSize: f.batch, LR: trainDefaultLR, WarmupSteps: trainDefaultWarmup,
+		EMADecay: trainDefaultEMA, Seed: 1, Quiet: true})
 	if err != nil {
 		return 0, err
 	}

@@ -8,11 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dpsflow/dpsflow/dag"
+	"github.com/dpsflow/dpsflow/internal/bytesize"
 	"github.com/spf13/cobra"
 )
 
@@ -113,15 +112,15 @@ func printVerify(w io.Writer, r *dag.VerifyReport) {
 			fmt.Fprintf(w, "    %s\n", p)
 		}
 	}
-	fmt.Fprintf(w, "%d %s (%s): ", r.Entries, plural(r.Entries, "entry", "entries"), formatBytes(r.Bytes))
+	fmt.Fprintf(w, "%d %s (%s): ", r.Entries, plural(r.Entries, "entry", "entries"), bytesize.Format(r.Bytes))
 	if len(r.Damaged) == 0 {
 		fmt.Fprintln(w, "all verified")
 	} else {
 		fmt.Fprintf(w, "%d damaged\n", len(r.Damaged))
 	}
 	fmt.Fprintf(w, "scratch/: %d partial %s (%s); tmp/: %d %s (%s)\n",
-		r.Scratch, plural(r.Scratch, "state", "states"), formatBytes(r.ScratchBytes),
-		r.Tmp, plural(r.Tmp, "temporary folder", "temporary folders"), formatBytes(r.TmpBytes))
+		r.Scratch, plural(r.Scratch, "state", "states"), bytesize.Format(r.ScratchBytes),
+		r.Tmp, plural(r.Tmp, "temporary folder", "temporary folders"), bytesize.Format(r.TmpBytes))
 }
 
 func newCacheGCCmd() *cobra.Command {
@@ -151,7 +150,7 @@ tmp/ by ended processes of this machine, or untouched for a day, are always remo
 				}
 			}
 			if maxSize != "" {
-				n, err := parseSize(maxSize)
+				n, err := bytesize.Parse(maxSize)
 				if err != nil {
 					return usageError{fmt.Errorf("--max-size: %w", err)}
 				}
@@ -198,7 +197,7 @@ func printGC(w io.Writer, r *dag.GCReport, opts dag.GCOptions) {
 		if it.Node != "" {
 			name += fmt.Sprintf(" (node %q)", it.Node)
 		}
-		fmt.Fprintf(w, "  %s %-7s %s  %s: %s\n", verb, it.What, name, formatBytes(it.Bytes), it.Why)
+		fmt.Fprintf(w, "  %s %-7s %s  %s: %s\n", verb, it.What, name, bytesize.Format(it.Bytes), it.Why)
 	}
 	if opts.Unused == 0 && opts.MaxSize == 0 {
 		fmt.Fprintln(w, "no --keep-days or --max-size: only temporary leftovers are removed")
@@ -208,7 +207,7 @@ func printGC(w io.Writer, r *dag.GCReport, opts dag.GCOptions) {
 		freed = "would free"
 	}
 	fmt.Fprintf(w, "%s %d %s: %s %s; %d %s kept (%s)\n", verb, len(r.Removed), plural(len(r.Removed), "item", "items"),
-		freed, formatBytes(r.Freed), r.Kept, plural(r.Kept, "entry", "entries"), formatBytes(r.KeptBytes))
+		freed, bytesize.Format(r.Freed), r.Kept, plural(r.Kept, "entry", "entries"), bytesize.Format(r.KeptBytes))
 }
 
 func plural(n int, one, many string) string {
@@ -216,52 +215,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// formatBytes writes a size with a binary unit: "512 B", "1.5 MiB".
-func formatBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		f /= 1024
-		if f < 1024 || u == "TiB" {
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-	}
-	return "" // not reached
-}
-
-// sizeUnits: SI units (kB, MB...) are powers of 1000, IEC ones (KiB, MiB...) and the bare
-// letters (K, M...) powers of 1024, as du and ls print them.
-var sizeUnits = map[string]float64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
-	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
-	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
-	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
-}
-
-// parseSize reads a size such as 2GiB, 500MiB, 1.5G or 1000000.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := len(t)
-	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') && t[i-1] != '.' {
-		i--
-	}
-	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
-	mult, ok := sizeUnits[unit]
-	if !ok {
-		return 0, fmt.Errorf("size %q: unknown unit %q (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)", s, t[i:])
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || num == "" {
-		return 0, fmt.Errorf("size %q: want a number and a unit, such as 2GiB or 500MiB", s)
-	}
-	b := v * mult
-	if v < 0 || math.IsNaN(b) || b >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q: out of range", s)
-	}
-	return int64(b), nil
 }

@@ -140,25 +140,6 @@ func TestCacheGCCommand(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"2GiB": 2 << 30, "500MiB": 500 << 20, "500M": 500 << 20, "1.5G": 3 << 29, "1GB": 1e9, "10kB": 10_000,
-		"123": 123, "7 KiB": 7168, "1TiB": 1 << 40, "64b": 64,
-	} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GiB", "2XB", "1.2.3M", "-5M", "1e30TiB", "NaN"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q): no error", in)
-		}
-	}
-	if got := formatBytes(1536); got != "1.5 KiB" {
-		t.Errorf("formatBytes(1536) = %q", got)
-	}
-}
-
 // TestProgressShowsCacheWarnings: the recompute warning of a damaged entry is printed.
 func TestProgressShowsCacheWarnings(t *testing.T) {
 	var buf bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/dpsflow/dpsflow/dag"
@@ -85,6 +86,18 @@ func newDAGRunCmd() *cobra.Command {
 				return err
 			default:
 				fmt.Fprintf(cmd.ErrOrStderr(), "not locking %s (%v)\n", filepath.Dir(args[0]), err)
+			}
+			// The save folders get their own lock when they are elsewhere (as 'dpsflow run
+			// --out' takes it): two processes must not write one results folder.
+			for _, dir := range saveDirsOf(g, outDir) {
+				if mustAbs(dir) == mustAbs(filepath.Dir(args[0])) {
+					continue
+				}
+				release, err := lockDir(dir)
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
 			if err := prepareDAGOut(g, args[0], outDir, overwrite); err != nil {
 				return err
@@ -214,4 +227,25 @@ func paramDefault(p dag.Param) string {
 		return ` (default "")`
 	}
 	return fmt.Sprintf(" (default %v)", p.Default)
+}
+
+// saveDirsOf is the folders g's save nodes write, sorted: out instead when given.
+func saveDirsOf(g *dag.Graph, out string) []string {
+	if out != "" {
+		return []string{mustAbs(out)}
+	}
+	var dirs []string
+	for _, d := range pipeline.SaveDirs(g) {
+		dirs = append(dirs, d)
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
+}
+
+// mustAbs is filepath.Abs, or the path itself if the working folder is gone.
+func mustAbs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

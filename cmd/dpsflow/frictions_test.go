@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -235,15 +236,35 @@ func TestDAGRunOfAMovedOrEditedRunYAML(t *testing.T) {
 	if text, code, err := runCLI(t, "dag", "run", filepath.Join(second, "run.yaml")); code != 0 {
 		t.Errorf("dag run of the new folder's run.yaml: exit %d %v\n%s", code, err, text)
 	}
-	// --overwrite: replaced in place, and from then on the folder holds the edited graph.
+	// --overwrite: replaced in place, and from then on the folder holds the edited graph;
+	// the other graph's outputs go (a stray image of it must not stay beside the new ones).
+	stray := filepath.Join(moved, "recon", "99999.png")
+	if err := os.WriteFile(stray, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if text, code, err := runCLI(t, "dag", "run", runYAML, "--overwrite"); code != 0 {
 		t.Fatalf("--overwrite: exit %d %v\n%s", code, err, text)
+	}
+	if _, err := os.Stat(stray); err == nil {
+		t.Error("--overwrite kept the other graph's recon/99999.png")
 	}
 	if m := metricsOf(t, moved); m["steps"] != 3.0 {
 		t.Errorf("--overwrite: %s steps %v, want 3", moved, m["steps"])
 	}
 	if text, code, err := runCLI(t, "dag", "run", runYAML); code != 0 {
 		t.Errorf("rerun after --overwrite: exit %d %v\n%s", code, err, text)
+	}
+	// --out into a folder another process is writing: refused, naming its holder.
+	busy := filepath.Join(t.TempDir(), "busy")
+	release, err := lockDir(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, code, err = runCLI(t, "dag", "run", runYAML, "--out", busy)
+	release()
+	var le *lockedError
+	if code != 2 || !errors.As(err, &le) {
+		t.Errorf("--out into a locked folder: exit %d, %v; want 2 and the lock's holder", code, err)
 	}
 }
 

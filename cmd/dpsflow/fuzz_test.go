@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/dpsflow/dpsflow/internal/fuzzguard"
 )
 
 // FuzzNotebookGraph: any bytes read as the .ipynb of 'dag export' give a graph of its
@@ -18,7 +19,7 @@ func FuzzNotebookGraph(f *testing.F) {
 	f.Add([]byte(`{"nbformat": 3, "cells": []}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		path := filepath.Join(dir, "nb.ipynb") // one file per worker: executions are sequential
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -40,11 +41,4 @@ func FuzzNotebookGraph(f *testing.F) {
 			t.Fatalf("exported graph does not marshal: %v", err)
 		}
 	})
-}
-
-// hangGuard crashes the fuzzing process if one input takes over 10 s, so that a hang is
-// reported with its input like a panic (go's fuzzer has no time limit per input). Use as
-// defer hangGuard()().
-func hangGuard() func() bool {
-	return time.AfterFunc(10*time.Second, func() { panic("one input took over 10 s (a hang)") }).Stop
 }

@@ -102,7 +102,7 @@ func scoreSamples(backend backends.Backend, dir string, samples *mnist.Set, o fi
 		return nil, err
 	}
 	n := min(samples.N, test.N)
-	logits, err := net.Logits(backend, samples.Images, samples.N)
+	fs, logits, err := net.FeaturesAndLogits(backend, samples.Images, samples.N)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +122,6 @@ func scoreSamples(backend backends.Backend, dir string, samples *mnist.Set, o fi
 		f, _, err := net.Run(backend, s.Images[:count*mnist.Size*mnist.Size], count)
 		return f, err
 	}
-	fs, err := features(samples, samples.N)
-	if err != nil {
-		return nil, err
-	}
 	ft, err := features(test, n)
 	if err != nil {
 		return nil, err
@@ -134,21 +130,22 @@ func scoreSamples(backend backends.Backend, dir string, samples *mnist.Set, o fi
 	if err != nil {
 		return nil, err
 	}
-	if q.Test, err = setDistanceOf(fs, ft, o); err != nil {
+	st, err := fid.NewStats(ft)
+	if err != nil {
+		return nil, fmt.Errorf("the test split's features: %w", err)
+	}
+	if q.Test, err = setDistanceOf(fs, ft, st, o); err != nil {
 		return nil, fmt.Errorf("samples against the test split: %w", err)
 	}
-	if q.Floor, err = setDistanceOf(fr, ft, o); err != nil {
+	if q.Floor, err = setDistanceOf(fr, ft, st, o); err != nil {
 		return nil, fmt.Errorf("training digits against the test split: %w", err)
 	}
 	return q, nil
 }
 
-func setDistanceOf(a, b [][]float64, o fid.KIDOptions) (d setDistance, err error) {
+// setDistanceOf is FD and KID between the feature sets a and b (sb: b's statistics).
+func setDistanceOf(a, b [][]float64, sb fid.Stats, o fid.KIDOptions) (d setDistance, err error) {
 	sa, err := fid.NewStats(a)
-	if err != nil {
-		return d, err
-	}
-	sb, err := fid.NewStats(b)
 	if err != nil {
 		return d, err
 	}

@@ -403,6 +403,11 @@ func clearUnfinishedRun(cmd *cobra.Command, dir string, dagYAML []byte) error {
 		return nil
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "replacing the unfinished run in %s (its run.yaml differs; the cache is kept)\n", dir)
+	return removeRunOutputs(dir)
+}
+
+// removeRunOutputs deletes what a save node wrote into dir (not the cache).
+func removeRunOutputs(dir string) error {
 	for _, name := range runOutputs {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err

@@ -105,6 +105,15 @@ func prepareDAGOut(g *dag.Graph, file, out string, overwrite bool) error {
 		if err := checkRunFolder(id, dir, file, want, overwrite); err != nil {
 			return err
 		}
+		if overwrite {
+			// Another graph's results must not stay beside this one's (extra images,
+			// masks, progress frames); the cache is kept, its entries are content-addressed.
+			if rec, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(graphRecord))); err != nil || !bytes.Equal(rec, want) {
+				if err := removeRunOutputs(dir); err != nil {
+					return fmt.Errorf("save node %q: %w", id, err)
+				}
+			}
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("save node %q: %w", id, err)
 		}

@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/dpsflow/dpsflow/internal/fuzzguard"
 )
 
 // FuzzParseTableSpec: any bytes read as a table spec give a checked spec whose tasks and
@@ -24,7 +25,7 @@ func FuzzParseTableSpec(f *testing.F) {
 	}
 	f.Add([]byte("tasks: [sr4]\nsolvers: [dps, {name: daps, label: d, params: {lr: 1e-4}}]\nn: 2\nseed: 1\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		s, err := ParseTableSpec(b, "fuzz.yaml")
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz.yaml") {
@@ -39,11 +40,4 @@ func FuzzParseTableSpec(f *testing.F) {
 			s.Task(i)
 		}
 	})
-}
-
-// hangGuard crashes the fuzzing process if one input takes over 10 s, so that a hang is
-// reported with its input like a panic (go's fuzzer has no time limit per input). Use as
-// defer hangGuard()().
-func hangGuard() func() bool {
-	return time.AfterFunc(10*time.Second, func() { panic("one input took over 10 s (a hang)") }).Stop
 }

@@ -190,7 +190,7 @@ func loadNPY(path string, channels, n int) (*Images, error) {
 			px = append(px, float32(v)/127.5-1)
 		}
 	default:
-		return nil, fmt.Errorf("images: %s has dtype %s; .npy images must be float32 or float64, scaled to [-1, 1]", path, t.DType())
+		return nil, fmt.Errorf("images: %s has dtype %s; .npy images must be float32 or float64 in [-1, 1], or uint8 in [0, 255]", path, t.DType())
 	}
 	for i, v := range px {
 		if !(v >= -1.0001 && v <= 1.0001) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/dpsflow/dpsflow/dag"
@@ -166,9 +167,9 @@ func runSample(c *dag.Call) error {
 		if inBlock && (lo < block.Lo || lo >= block.Hi) {
 			continue
 		}
-		// Prepared (compiled) only when a batch still has steps to run: finished batches,
-		// saved by an earlier or another run, are only read back.
-		run := func() (solver.Run, error) { return prepare(lo, hi) }
+		// Prepared (compiled) once per batch, and only when a restart still has steps to
+		// run: finished batches, saved by an earlier or another run, are only read back.
+		run := sync.OnceValues(func() (solver.Run, error) { return prepare(lo, hi) })
 		best := make([]int, hi-lo) // the restart kept for each image
 		runs := make([]*batchState, restarts)
 		for r := range restarts {

@@ -3,7 +3,8 @@ package task
 import (
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/dpsflow/dpsflow/internal/fuzzguard"
 )
 
 // FuzzParse: any bytes read as a task file give a config whose accessors work, or an
@@ -18,7 +19,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("measurement:\n  operator: {name: super_resolution, in_shape: !!python/tuple [1, 3, 256, 256], scale_factor: 4}\n  noise: {name: gaussian, sigma: 0.05}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		c, err := Parse(b, "fuzz.yaml")
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz.yaml") {
@@ -41,7 +42,7 @@ func FuzzParseDiffusion(f *testing.F) {
 	f.Add([]byte("sampler: ddpm\nsteps: 1000\nnoise_schedule: linear\nmodel_mean_type: epsilon\nmodel_var_type: learned_range\ndynamic_threshold: False\nclip_denoised: True\nrescale_timesteps: False\ntimestep_respacing: 1000\n"))
 	f.Add([]byte("sampler: ddim\nsteps: 1000\nnoise_schedule: linear\nmodel_mean_type: epsilon\nmodel_var_type: fixed_small\ndynamic_threshold: False\nclip_denoised: True\nrescale_timesteps: False\ntimestep_respacing: ddim50\neta: 0.5\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		defer hangGuard()()
+		defer fuzzguard.Hang()()
 		d, err := ParseDiffusion(b, "fuzz.yaml")
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz.yaml") {
@@ -55,11 +56,4 @@ func FuzzParseDiffusion(f *testing.F) {
 		}
 		d.Respacing()
 	})
-}
-
-// hangGuard crashes the fuzzing process if one input takes over 10 s, so that a hang is
-// reported with its input like a panic (go's fuzzer has no time limit per input). Use as
-// defer hangGuard()().
-func hangGuard() func() bool {
-	return time.AfterFunc(10*time.Second, func() { panic("one input took over 10 s (a hang)") }).Stop
 }

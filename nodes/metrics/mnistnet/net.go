@@ -223,18 +223,27 @@ func (net *Net) Run(backend backends.Backend, imgs []float32, n int) (features [
 
 // Logits returns the class scores [n][10] (before the softmax) of n images as Run takes them.
 func (net *Net) Logits(backend backends.Backend, imgs []float32, n int) ([][]float64, error) {
-	_, l, err := net.run(backend, imgs, n)
+	_, logits, err := net.FeaturesAndLogits(backend, imgs, n)
+	return logits, err
+}
+
+// FeaturesAndLogits returns Run's features and Logits' class scores from one pass.
+func (net *Net) FeaturesAndLogits(backend backends.Backend, imgs []float32, n int) (features, logits [][]float64, err error) {
+	f, l, err := net.run(backend, imgs, n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([][]float64, n)
-	for i := range n {
-		out[i] = make([]float64, NumClasses)
-		for j, v := range l[i*NumClasses : (i+1)*NumClasses] {
-			out[i][j] = float64(v)
+	rows := func(flat []float32, d int) [][]float64 {
+		out := make([][]float64, n)
+		for i := range n {
+			out[i] = make([]float64, d)
+			for j, v := range flat[i*d : (i+1)*d] {
+				out[i][j] = float64(v)
+			}
 		}
+		return out
 	}
-	return out, nil
+	return rows(f, FeatureDim), rows(l, NumClasses), nil
 }
 
 // run returns the features [n·FeatureDim] and logits [n·NumClasses], flattened.

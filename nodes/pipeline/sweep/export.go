@@ -111,14 +111,11 @@ echo "watch: {{.Bin}} sweep status {{.QDir}}"
 // K8sOptions are the Indexed Job's settings.
 type K8sOptions struct {
 	Image       string // a container image with dpsflow on its PATH
-	Dpsflow     string // the binary's name or path inside the image; "" is "dpsflow"
 	PVC         string // a ReadWriteMany claim holding the plan folder
 	Mount       string // where the claim is mounted; "" is the plan folder itself
 	GPUs        int    // nvidia.com/gpu limit per worker; 0: none
 	CPUs        int    // cpu request per worker; 0: none
 	Parallelism int    // workers at once; 0: every shard
-	// BackoffLimitPerIndex is how often one shard is retried; 0 means 2.
-	BackoffLimitPerIndex int
 }
 
 // ExportK8s writes the Indexed Job of the shards and the merge Job into the plan folder.
@@ -140,20 +137,14 @@ func ExportK8s(dir string, p *Plan, o K8sOptions) ([]string, error) {
 	if rel, err := filepath.Rel(o.Mount, dir); err != nil || rel == ".." || strings.HasPrefix(rel, "../") || !filepath.IsAbs(o.Mount) {
 		return nil, fmt.Errorf("--mount %s must be an absolute folder that holds the plan folder %s", o.Mount, dir)
 	}
-	if o.Dpsflow == "" {
-		o.Dpsflow = "dpsflow"
-	}
 	if o.Parallelism <= 0 || o.Parallelism > p.Shards {
 		o.Parallelism = p.Shards
-	}
-	if o.BackoffLimitPerIndex <= 0 {
-		o.BackoffLimitPerIndex = 2
 	}
 	if o.GPUs < 0 || o.CPUs < 0 {
 		return nil, fmt.Errorf("--gpus-per-task %d and --cpus-per-task %d must not be negative", o.GPUs, o.CPUs)
 	}
 	name := "dpsflow-sweep-" + p.GraphSHA256[:10]
-	data := map[string]any{"Name": name, "Dir": yamlQuote(dir), "Mount": yamlQuote(o.Mount), "Bin": yamlQuote(o.Dpsflow),
+	data := map[string]any{"Name": name, "Dir": yamlQuote(dir), "Mount": yamlQuote(o.Mount), "Bin": yamlQuote("dpsflow"),
 		"Image": yamlQuote(o.Image), "O": o, "Shards": p.Shards}
 	return writeTemplates(dir, 0o644, data, K8sSweepJob, k8sJobTmpl, K8sMergeJob, k8sMergeTmpl)
 }
@@ -174,7 +165,7 @@ spec:
   completionMode: Indexed
   completions: {{.Shards}}
   parallelism: {{.O.Parallelism}}
-  backoffLimitPerIndex: {{.O.BackoffLimitPerIndex}}
+  backoffLimitPerIndex: 2 # retries of one shard
   template:
     metadata:
       labels:
