@@ -111,8 +111,9 @@ func TestModelAndTrainHelpShowEveryDefault(t *testing.T) {
 		want []string
 	}{
 		{[]string{"model", "sample"}, []string{"random seed (default 0)", "(default: the shipped MNIST prior)", `(default: $DPSFLOW_BACKEND if set, else "embedded")`, "(default 250)"}},
+		{[]string{"model", "loss"}, []string{"(default 10000)", "(default 100)", "(default 0)", "(default: the shipped MNIST prior)"}},
 		{[]string{"model", "eval"}, []string{"(default: the shipped MNIST prior)", `(default: $DPSFLOW_BACKEND if set, else "embedded")`}},
-		{[]string{"train"}, []string{"(default 0)", "(default 1000)", "(default 16)", `(default: $DPSFLOW_BACKEND if set, else "embedded")`}},
+		{[]string{"train"}, []string{"(default 0)", "(default 1000)", "(default 16)", `(default "constant")`, "(default 0: --steps)", `(default: $DPSFLOW_BACKEND if set, else "embedded")`}},
 	} {
 		text, code, err := runCLI(t, append(c.cmd, "--help")...)
 		if code != 0 {

@@ -145,6 +145,6 @@ v for learn_sigma models) as float32 .npy, like calling the PyTorch model.`,
 	for _, name := range []string{"x", "t", "out"} {
 		_ = eval.MarkFlagRequired(name)
 	}
-	cmd.AddCommand(eval, newModelSampleCmd(), newModelQualityCmd())
+	cmd.AddCommand(eval, newModelSampleCmd(), newModelQualityCmd(), newModelLossCmd())
 	return cmd
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +116,31 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestModelLossIsTheSameForAnyBatch(t *testing.T) {
+	var results []heldOutLoss
+	for _, batch := range []string{"7", "20"} {
+		text, code, err := runCLI(t, "model", "loss", "--n", "20", "--batch", batch, "--json")
+		if code != 0 {
+			t.Fatalf("exit %d: %v\n%s", code, err, text)
+		}
+		var r heldOutLoss
+		if err := json.Unmarshal([]byte(text), &r); err != nil {
+			t.Fatalf("%v\n%s", err, text)
+		}
+		results = append(results, r)
+	}
+	// Both batches see the same images, t and ε, so the loss is the same up to float32
+	// summation order; a trained prior's loss is far below an untrained network's (≈ 1).
+	a, b := results[0], results[1]
+	if a.N != 20 || math.Abs(a.Mean-b.Mean) > 1e-6 || !(a.Mean > 0 && a.Mean < 0.1) || !(a.StdErr > 0) {
+		t.Errorf("batch 7: %+v, batch 20: %+v", a, b)
+	}
+	for _, args := range [][]string{{"--n", "1"}, {"--n", "10001"}, {"--batch", "0"}} {
+		if _, code, err := runCLI(t, append([]string{"model", "loss"}, args...)...); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
 	}
 }

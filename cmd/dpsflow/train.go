@@ -28,6 +28,9 @@ type trainFlags struct {
 	Batch           int     `json:"batch"`
 	LR              float64 `json:"lr"`
 	Warmup          int     `json:"warmup"`
+	LRSchedule      string  `json:"lr_schedule"`
+	LRDecaySteps    int     `json:"lr_decay_steps,omitempty"`
+	FinalLR         float64 `json:"final_lr,omitempty"`
 	EMA             float64 `json:"ema"`
 	CheckpointEvery int     `json:"checkpoint_every"`
 	Seed            uint64  `json:"seed"`
@@ -89,6 +92,9 @@ last tenth (by file name) is held out for the test loss.`,
 	fl.IntVar(&f.Batch, "batch", 16, "images per step (memory and time per step grow with it: 16 ≈ 0.9 GB, 64 ≈ 2 GB on CPU)")
 	fl.Float64Var(&f.LR, "lr", trainDefaultLR, "Adam learning rate")
 	fl.IntVar(&f.Warmup, "warmup", trainDefaultWarmup, "linear learning-rate warmup steps")
+	fl.StringVar(&f.LRSchedule, "lr-schedule", "constant", `learning rate after the warmup: "constant", or "cosine" (a half cosine from --lr down to --final-lr)`)
+	fl.IntVar(&f.LRDecaySteps, "lr-decay-steps", 0, "cosine: the step where the rate reaches --final-lr and stays; fixed when the run starts, so a resume may add steps (default 0: --steps)")
+	fl.Float64Var(&f.FinalLR, "final-lr", 0, "cosine: the learning rate at --lr-decay-steps and after (default 0)")
 	fl.Float64Var(&f.EMA, "ema", trainDefaultEMA, "EMA decay of the exported weights")
 	fl.IntVar(&f.CheckpointEvery, "checkpoint-every", 100, "checkpoint interval in steps (0: only at the end)")
 	fl.Uint64Var(&f.Seed, "seed", 0, "seed of the initial weights, batch order and noise (default 0)")
@@ -120,6 +126,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	}
 	tr, err := train.New(backend, model, toImages(trainSet), toImages(testSet), train.Config{
 		OutDir: f.Out, Steps: f.Steps, BatchSize: f.Batch, LR: f.LR, WarmupSteps: f.Warmup,
+		LRSchedule: f.LRSchedule, DecaySteps: f.LRDecaySteps, FinalLR: f.FinalLR,
 		EMADecay: f.EMA, CheckpointEvery: f.CheckpointEvery, Seed: f.Seed,
 		Quiet: f.Quiet, Progress: cmd.ErrOrStderr(), OnStep: est.onStep,
 		Export:   checkpoint.WriteSafetensors,

@@ -120,9 +120,43 @@ func TestTrainUsageErrors(t *testing.T) {
 		{"train", "--out", t.TempDir(), "--data", t.TempDir()},
 		{"train", "--out", t.TempDir(), "--data", pngDigits(t, 3), "--batch", "0"},
 		{"train", "--out", t.TempDir(), "--lr", "nope"},
+		{"train", "--out", t.TempDir(), "--data", pngDigits(t, 3), "--batch", "1", "--lr-schedule", "step"},
+		{"train", "--out", t.TempDir(), "--data", pngDigits(t, 3), "--batch", "1", "--final-lr", "1e-5"},
 	} {
 		if text, code, err := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d (%v), want 2\n%s", args, code, err, text)
 		}
+	}
+}
+
+func TestTrainCosineScheduleIsRecorded(t *testing.T) {
+	data, out := pngDigits(t, 6), t.TempDir()
+	if text, code, err := runCLI(t, "train", "--out", out, "--steps", "2", "--batch", "2", "--data", data, "--quiet",
+		"--warmup", "0", "--lr-schedule", "cosine", "--lr-decay-steps", "5", "--final-lr", "1e-5"); code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	var report struct {
+		Config struct {
+			LRSchedule   string  `json:"lr_schedule"`
+			LRDecaySteps int     `json:"lr_decay_steps"`
+			FinalLR      float64 `json:"final_lr"`
+		} `json:"config"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "train.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &report)
+	}
+	if err != nil || report.Config.LRSchedule != "cosine" || report.Config.LRDecaySteps != 5 || report.Config.FinalLR != 1e-5 {
+		t.Errorf("train.json: %v\n%s", err, b)
+	}
+	_, meta, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))
+	if err != nil || meta["dpsflow.lr_schedule"] != "cosine to 1e-05 at step 5" {
+		t.Errorf("metadata %v (%v)", meta, err)
+	}
+	// Continuing past --steps is allowed (the decay's end is fixed); another final rate is not.
+	if text, code, err := runCLI(t, "train", "--out", out, "--steps", "3", "--batch", "2", "--data", data, "--quiet",
+		"--warmup", "0", "--lr-schedule", "cosine", "--lr-decay-steps", "5", "--final-lr", "2e-5"); code != 2 ||
+		err == nil || !strings.Contains(err.Error(), "learning-rate schedule cosine to 1e-05 at step 5, now cosine to 2e-05 at step 5") {
+		t.Errorf("another --final-lr: exit %d, %v\n%s", code, err, text)
 	}
 }

@@ -41,6 +41,9 @@ type fingerprint struct {
 	BatchSize   int
 	LR          float64
 	WarmupSteps int
+	LRSchedule  string  // "cosine", or "" for constant (checkpoints made before schedules decode so)
+	DecaySteps  int     // cosine only
+	FinalLR     float64 // cosine only
 	EMADecay    float64
 	TrainN      int
 	Shape       [3]int // C, H, W
@@ -55,8 +58,13 @@ type savedVar struct {
 
 func (t *Trainer) fingerprint() fingerprint {
 	c := t.cfg
-	return fingerprint{Seed: c.Seed, BatchSize: c.BatchSize, LR: c.LR, WarmupSteps: c.WarmupSteps,
+	f := fingerprint{Seed: c.Seed, BatchSize: c.BatchSize, LR: c.LR, WarmupSteps: c.WarmupSteps,
 		EMADecay: c.EMADecay, TrainN: t.train.N, Shape: [3]int{t.train.C, t.train.H, t.train.W}}
+	if c.LRSchedule == "cosine" {
+		// The decay's end is fixed when the run starts: a resume with more --steps goes on at FinalLR.
+		f.LRSchedule, f.DecaySteps, f.FinalLR = c.LRSchedule, c.decaySteps(), c.FinalLR
+	}
+	return f
 }
 
 // CheckpointPath is the checkpoint of this run.
@@ -152,8 +160,14 @@ func diffFingerprints(got, want fingerprint) string {
 	add("batch size", got.BatchSize, want.BatchSize)
 	add("learning rate", got.LR, want.LR)
 	add("warmup", got.WarmupSteps, want.WarmupSteps)
+	add("learning-rate schedule", scheduleName(got), scheduleName(want))
 	add("EMA decay", got.EMADecay, want.EMADecay)
 	add("training images", got.TrainN, want.TrainN)
 	add("image shape", got.Shape, want.Shape)
 	return strings.Join(out, ", ")
+}
+
+func scheduleName(f fingerprint) string {
+	c := Config{LRSchedule: f.LRSchedule, DecaySteps: f.DecaySteps, FinalLR: f.FinalLR}
+	return c.scheduleString()
 }

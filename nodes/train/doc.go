@@ -8,6 +8,11 @@
 // variational-bound term of improved DDPM (L_hybrid) that trains v is not implemented, so
 // v stays at its initial values and such a model should be sampled with fixed variances.
 //
+// The learning rate warms up linearly, then stays or follows a half cosine down to a final
+// rate (Config.LRAt); it is a function of the step counter, so resumes stay exact.
+// ImageLoss scores any model's ε-loss on held-out images with per-image (t, ε), to compare
+// priors trained in different runs.
+//
 // Reproducibility: the batch order, t and ε of step s are drawn from a generator seeded by
 // (seed, s), and each epoch's permutation from (seed, epoch), so nothing random has to be
 // carried between steps. A checkpoint stores every context variable (weights, Adam moments

@@ -57,6 +57,9 @@ type Config struct {
 	BatchSize       int     // images per step
 	LR              float64 // Adam learning rate (β = 0.9, 0.999, ε = 1e-8, no weight decay)
 	WarmupSteps     int     // the LR ramps linearly up to LR over these first steps; 0: none
+	LRSchedule      string  // after the warmup: "" or "constant" (LR), or "cosine" (see DecaySteps)
+	DecaySteps      int     // cosine: the LR falls from LR to FinalLR along a half cosine, reaching it at this step and staying there; 0: Steps
+	FinalLR         float64 // cosine: the LR from DecaySteps on; in [0, LR]
 	EMADecay        float64 // ema ← d·ema + (1−d)·w after every step, e.g. 0.999; in [0, 1)
 	CheckpointEvery int     // save every K steps; 0: only at the end and when interrupted
 	Seed            uint64  // weights initialisation, batch order, t and ε
@@ -144,6 +147,14 @@ func New(backend backends.Backend, model Model, trainSet, testSet Images, cfg Co
 	return t, nil
 }
 
+// scheduleString describes the learning rate after the warmup, e.g. "cosine to 2e-05 at step 9000".
+func (c *Config) scheduleString() string {
+	if c.LRSchedule != "cosine" {
+		return "constant"
+	}
+	return fmt.Sprintf("cosine to %g at step %d", c.FinalLR, c.decaySteps())
+}
+
 func (c *Config) validate(trainSet, testSet Images) error {
 	var bad []string
 	check := func(ok bool, format string, args ...any) {
@@ -156,6 +167,16 @@ func (c *Config) validate(trainSet, testSet Images) error {
 	check(c.BatchSize >= 1, "batch size must be at least 1, got %d", c.BatchSize)
 	check(c.LR > 0 && !math.IsInf(c.LR, 0), "learning rate must be positive, got %g", c.LR)
 	check(c.WarmupSteps >= 0, "warmup steps must not be negative, got %d", c.WarmupSteps)
+	switch c.LRSchedule {
+	case "", "constant":
+		check(c.DecaySteps == 0 && c.FinalLR == 0, "decay steps and final learning rate are for the cosine schedule only")
+	case "cosine":
+		check(c.DecaySteps >= 0, "decay steps must not be negative, got %d", c.DecaySteps)
+		check(c.FinalLR >= 0 && c.FinalLR <= c.LR, "final learning rate must be in [0, %g], got %g", c.LR, c.FinalLR)
+		check(c.decaySteps() > c.WarmupSteps, "decay steps %d must exceed the %d warmup steps", c.decaySteps(), c.WarmupSteps)
+	default:
+		check(false, "learning-rate schedule %q: want constant or cosine", c.LRSchedule)
+	}
 	check(c.EMADecay >= 0 && c.EMADecay < 1, "EMA decay must be in [0, 1), got %g", c.EMADecay)
 	check(c.CheckpointEvery >= 0, "checkpoint interval must not be negative, got %d", c.CheckpointEvery)
 	check(c.EvalBatches >= 0, "eval batches must not be negative, got %d", c.EvalBatches)
@@ -173,6 +194,29 @@ func (c *Config) validate(trainSet, testSet Images) error {
 		return fmt.Errorf("train: %s", strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// decaySteps is where a cosine schedule reaches FinalLR.
+func (c *Config) decaySteps() int {
+	if c.DecaySteps > 0 {
+		return c.DecaySteps
+	}
+	return c.Steps
+}
+
+// LRAt is the learning rate of the step that follows `done` steps: the linear warmup, then
+// the schedule. The training graph computes the same expression in float32.
+func (c *Config) LRAt(done int) float64 {
+	lr := c.LR
+	if c.LRSchedule == "cosine" {
+		d := c.decaySteps()
+		p := min(1, max(0, float64(done-c.WarmupSteps)/float64(d-c.WarmupSteps)))
+		lr = c.FinalLR + (c.LR-c.FinalLR)*0.5*(1+math.Cos(math.Pi*p))
+	}
+	if w := c.WarmupSteps; w > 0 {
+		lr *= min(1, float64(done+1)/float64(w))
+	}
+	return lr
 }
 
 // GlobalStep is the number of optimizer steps taken so far (including before a resume).
@@ -213,11 +257,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, x0, tt, eps, a, s *graph.Node)
 
 	// Adam reads its learning rate from this variable, so a warmup is a graph value set
 	// before the update. Computing it from the step counter keeps resumed runs exact.
-	lr := graph.Const(g, float32(t.cfg.LR))
-	if w := t.cfg.WarmupSteps; w > 0 {
-		frac := graph.DivScalar(graph.AddScalar(graph.ConvertDType(step, dtypes.Float32), 1), float64(w))
-		lr = graph.Mul(lr, graph.Min(frac, graph.ScalarOne(g, dtypes.Float32)))
-	}
+	lr := lrGraph(&t.cfg, step)
 	optimizers.LearningRateVar(ctx, dtypes.Float32, t.cfg.LR).SetValueGraph(lr)
 	optimizers.Adam().LearningRate(t.cfg.LR).Epsilon(1e-8).Done().UpdateGraph(ctx, g, loss)
 
@@ -234,9 +274,43 @@ func (t *Trainer) stepGraph(ctx *context.Context, x0, tt, eps, a, s *graph.Node)
 	return loss
 }
 
+// lrGraph is Config.LRAt(step) as a graph of the step counter (steps done before this one).
+func lrGraph(c *Config, step *graph.Node) *graph.Node {
+	g := step.Graph()
+	done := graph.ConvertDType(step, dtypes.Float32)
+	lr := graph.Const(g, float32(c.LR))
+	if c.LRSchedule == "cosine" {
+		d := c.decaySteps()
+		p := graph.DivScalar(graph.AddScalar(done, -float64(c.WarmupSteps)), float64(d-c.WarmupSteps))
+		p = graph.Min(graph.Max(p, graph.ScalarZero(g, dtypes.Float32)), graph.ScalarOne(g, dtypes.Float32))
+		half := graph.MulScalar(graph.AddScalar(graph.Cos(graph.MulScalar(p, math.Pi)), 1), 0.5)
+		lr = graph.AddScalar(graph.MulScalar(half, c.LR-c.FinalLR), c.FinalLR)
+	}
+	if w := c.WarmupSteps; w > 0 {
+		frac := graph.DivScalar(graph.AddScalar(done, 1), float64(w))
+		lr = graph.Mul(lr, graph.Min(frac, graph.ScalarOne(g, dtypes.Float32)))
+	}
+	return lr
+}
+
 // lossGraph is mean (ε̂(x_t, t) − ε)² with x_t = a·x0 + s·ε, a = √ᾱ_t and s = √(1−ᾱ_t)
 // given per sample ([B]).
 func lossGraph(ctx *context.Context, model Model, x0, tt, eps, a, s *graph.Node) *graph.Node {
+	return graph.ReduceAllMean(squaredError(ctx, model, x0, tt, eps, a, s))
+}
+
+// perImageLoss is lossGraph's mean per image: [B].
+func perImageLoss(ctx *context.Context, model Model, x0, tt, eps, a, s *graph.Node) *graph.Node {
+	sq := squaredError(ctx, model, x0, tt, eps, a, s)
+	axes := make([]int, sq.Rank()-1)
+	for i := range axes {
+		axes[i] = i + 1
+	}
+	return graph.ReduceMean(sq, axes...)
+}
+
+// squaredError is (ε̂(x_t, t) − ε)² element by element.
+func squaredError(ctx *context.Context, model Model, x0, tt, eps, a, s *graph.Node) *graph.Node {
 	dims := make([]int, x0.Rank())
 	for i := range dims {
 		dims[i] = 1
@@ -247,7 +321,7 @@ func lossGraph(ctx *context.Context, model Model, x0, tt, eps, a, s *graph.Node)
 	if !epsHat.Shape().Equal(eps.Shape()) {
 		panic(fmt.Errorf("model returned ε̂ of shape %s for x_t of shape %s", epsHat.Shape(), eps.Shape()))
 	}
-	return graph.ReduceAllMean(graph.Square(graph.Sub(epsHat, eps)))
+	return graph.Square(graph.Sub(epsHat, eps))
 }
 
 // emaScope is where the EMA copy of a variable in scope lives.
@@ -263,17 +337,27 @@ func newRNG(purpose string, seed, n uint64) *rand.Rand {
 
 // noised draws t and ε from rng and returns the step inputs for images x0 (flattened).
 func (t *Trainer) noised(rng *rand.Rand, x0 []float32, B int, im Images) []any {
-	ts := make([]int32, B)
-	a, s := make([]float32, B), make([]float32, B)
+	ts, a, s, eps := make([]int32, B), make([]float32, B), make([]float32, B), make([]float32, len(x0))
+	drawNoise(t.sched, rng, ts, a, s, eps)
+	return stepInputs(x0, ts, eps, a, s, im)
+}
+
+// drawNoise fills ts with steps t ~ U{0…T−1}, a and s with √ᾱ_t and √(1−ᾱ_t), then eps with
+// N(0, 1) draws, in that order.
+func drawNoise(sched *schedule.Schedule, rng *rand.Rand, ts []int32, a, s, eps []float32) {
 	for i := range ts {
-		ts[i] = int32(rng.IntN(t.sched.Len()))
-		ab := t.sched.AlphaBars[ts[i]]
+		ts[i] = int32(rng.IntN(sched.Len()))
+		ab := sched.AlphaBars[ts[i]]
 		a[i], s[i] = float32(math.Sqrt(ab)), float32(math.Sqrt(1-ab))
 	}
-	eps := make([]float32, len(x0))
 	for i := range eps {
 		eps[i] = float32(rng.NormFloat64())
 	}
+}
+
+// stepInputs are the loss graph's inputs (x0, t, ε, a, s) for len(ts) images of im's shape.
+func stepInputs(x0 []float32, ts []int32, eps, a, s []float32, im Images) []any {
+	B := len(ts)
 	return []any{
 		tensors.FromFlatDataAndDimensions(x0, B, im.C, im.H, im.W),
 		tensors.FromFlatDataAndDimensions(ts, B),
@@ -493,6 +577,7 @@ func (t *Trainer) export(res *Result) error {
 		"dpsflow.steps":         fmt.Sprint(res.Steps),
 		"dpsflow.batch_size":    fmt.Sprint(t.cfg.BatchSize),
 		"dpsflow.lr":            fmt.Sprint(t.cfg.LR),
+		"dpsflow.lr_schedule":   t.cfg.scheduleString(),
 		"dpsflow.seed":          fmt.Sprint(t.cfg.Seed),
 		"dpsflow.held_out_loss": fmt.Sprint(res.HeldOutLoss),
 		"dpsflow.schedule":      "linear 1000 1e-4 0.02",

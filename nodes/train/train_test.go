@@ -180,9 +180,17 @@ func compareStates(t *testing.T, what string, got, want map[string][]byte) {
 	}
 }
 
+// resumeConfig is tinyConfig with a cosine schedule, so resuming must also restore the
+// learning rate's place in it.
+func resumeConfig(dir string, steps int) Config {
+	cfg := tinyConfig(dir, steps)
+	cfg.LRSchedule, cfg.DecaySteps, cfg.FinalLR = "cosine", 10, 1e-3
+	return cfg
+}
+
 func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	const steps, every = 12, 5
-	ref := newTiny(t, tinyConfig(t.TempDir(), steps))
+	ref := newTiny(t, resumeConfig(t.TempDir(), steps))
 	if _, err := ref.Run(stdcontext.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +209,7 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	// Interrupted at step 8 (Ctrl-C: a checkpoint is saved), then crash-like: only the
 	// checkpoint of step 5, copied aside when step 6 ran, survives.
 	dir, crashDir := t.TempDir(), t.TempDir()
-	cfg := tinyConfig(dir, steps)
+	cfg := resumeConfig(dir, steps)
 	cfg.CheckpointEvery = every
 	ctx, cancel := stdcontext.WithCancel(stdcontext.Background())
 	cfg.OnStep = func(step int, _ float64) {
@@ -226,7 +234,7 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 		dir  string
 		from int
 	}{{dir, 8}, {crashDir, every}} {
-		cfg := tinyConfig(c.dir, steps)
+		cfg := resumeConfig(c.dir, steps)
 		cfg.CheckpointEvery = every
 		tr := newTiny(t, cfg) // a new process: nothing but the directory carries over
 		if tr.GlobalStep() != c.from {
@@ -243,11 +251,64 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	}
 
 	// Different settings cannot continue the checkpoint.
-	bad := tinyConfig(dir, steps)
-	bad.Seed, bad.BatchSize = 8, 8
+	bad := resumeConfig(dir, steps)
+	bad.Seed, bad.BatchSize, bad.FinalLR = 8, 8, 2e-3
 	if _, err := New(backend(t), tinyConv{}, smooth(128, 1), smooth(32, 2), bad); err == nil ||
-		!strings.Contains(err.Error(), "seed 7, now 8") || !strings.Contains(err.Error(), "batch size 16, now 8") {
+		!strings.Contains(err.Error(), "seed 7, now 8") || !strings.Contains(err.Error(), "batch size 16, now 8") ||
+		!strings.Contains(err.Error(), "learning-rate schedule cosine to 0.001 at step 10, now cosine to 0.002 at step 10") {
 		t.Errorf("mismatched settings: %v", err)
+	}
+	// More steps may follow: the decay's end was fixed at the start, the rate stays at FinalLR.
+	more := resumeConfig(dir, steps+3)
+	tr := newTiny(t, more)
+	if _, err := tr.Run(stdcontext.Background()); err != nil {
+		t.Fatalf("continuing with more steps: %v", err)
+	}
+	if got := learningRate(t, tr); math.Abs(got-more.FinalLR) > 1e-9 {
+		t.Errorf("after the decay: learning rate %g, want %g", got, more.FinalLR)
+	}
+}
+
+// learningRate is the rate Adam used in the last step.
+func learningRate(t *testing.T, tr *Trainer) float64 {
+	t.Helper()
+	v := tr.ctx.GetVariableByScopeAndName("/optimizers", "learning_rate")
+	if v == nil {
+		t.Fatal("no learning-rate variable")
+	}
+	return float64(tensors.ToScalar[float32](v.MustValue()))
+}
+
+func TestLRAtClosedForm(t *testing.T) {
+	cos := Config{LR: 1, WarmupSteps: 4, LRSchedule: "cosine", DecaySteps: 14, FinalLR: 0.1}
+	for _, c := range []struct {
+		cfg  Config
+		done int
+		want float64
+	}{
+		{cos, 0, 0.25}, {cos, 2, 0.75}, {cos, 3, 1}, {cos, 4, 1}, // warmup, then the top
+		{cos, 9, 0.55},                 // halfway: (LR + FinalLR) / 2
+		{cos, 14, 0.1}, {cos, 40, 0.1}, // the end of the decay, and after it
+		{Config{LR: 1, WarmupSteps: 4}, 1, 0.5}, {Config{LR: 1, WarmupSteps: 4}, 99, 1}, // constant
+	} {
+		if got := c.cfg.LRAt(c.done); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s, warmup %d: LRAt(%d) = %g, want %g", c.cfg.scheduleString(), c.cfg.WarmupSteps, c.done, got, c.want)
+		}
+	}
+}
+
+func TestTrainingUsesLRAt(t *testing.T) {
+	cfg := tinyConfig(t.TempDir(), 12)
+	cfg.LRSchedule, cfg.DecaySteps, cfg.FinalLR = "cosine", 9, 1e-3
+	tr := newTiny(t, cfg)
+	for done := range 12 {
+		if _, err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+		want := cfg.LRAt(done)
+		if got := learningRate(t, tr); math.Abs(got-want) > 1e-6*want {
+			t.Errorf("step %d: Adam used %g, LRAt says %g", done+1, got, want)
+		}
 	}
 }
 
@@ -303,6 +364,23 @@ func TestConfigErrors(t *testing.T) {
 	for _, want := range []string{"steps must be", "learning rate", "EMA decay", "exceeds the 8 training images"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	for _, c := range []struct {
+		schedule   string
+		decay      int
+		final, max float64
+		want       string
+	}{
+		{"linear", 0, 0, 1, `schedule "linear": want constant or cosine`},
+		{"constant", 5, 0, 1, "for the cosine schedule only"},
+		{"cosine", 10, 2, 1, "final learning rate must be in [0, 1], got 2"},
+		{"cosine", 3, 0, 1, "decay steps 3 must exceed the 3 warmup steps"},
+	} {
+		cfg := tinyConfig(t.TempDir(), 5)
+		cfg.LR, cfg.LRSchedule, cfg.DecaySteps, cfg.FinalLR = c.max, c.schedule, c.decay, c.final
+		if _, err := New(backend(t), tinyConv{}, smooth(32, 1), smooth(8, 2), cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s decay %d final %g: error %v, want %q", c.schedule, c.decay, c.final, err, c.want)
 		}
 	}
 }
