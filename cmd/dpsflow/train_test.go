@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -85,17 +84,11 @@ func TestTrainWritesModelAndReportAndResumes(t *testing.T) {
 			Test  int `json:"test_images"`
 		} `json:"data"`
 	}
-	b, err := os.ReadFile(filepath.Join(out, "train.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &report)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, filepath.Join(out, "train.json"), &report)
 	if report.Steps != 2 || report.StartStep != 1 || report.Seconds == nil || !(report.HeldOutLoss > 0) ||
 		!(report.RunningLoss > 0) || report.Config.Batch != 2 || report.Config.Data != data ||
 		report.Data.Train != 5 || report.Data.Test != 1 {
-		t.Errorf("train.json: %s", b)
+		t.Errorf("train.json: %+v", report)
 	}
 
 	weights, meta, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))
@@ -142,12 +135,9 @@ func TestTrainCosineScheduleIsRecorded(t *testing.T) {
 			FinalLR      float64 `json:"final_lr"`
 		} `json:"config"`
 	}
-	b, err := os.ReadFile(filepath.Join(out, "train.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &report)
-	}
-	if err != nil || report.Config.LRSchedule != "cosine" || report.Config.LRDecaySteps != 5 || report.Config.FinalLR != 1e-5 {
-		t.Errorf("train.json: %v\n%s", err, b)
+	readJSON(t, filepath.Join(out, "train.json"), &report)
+	if report.Config.LRSchedule != "cosine" || report.Config.LRDecaySteps != 5 || report.Config.FinalLR != 1e-5 {
+		t.Errorf("train.json config: %+v", report.Config)
 	}
 	_, meta, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))
 	if err != nil || meta["dpsflow.lr_schedule"] != "cosine to 1e-05 at step 5" {

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"gonum.org/v1/gonum/stat"
 )
 
 // LossEstimate is an ε-loss averaged over images, with its standard error.
@@ -58,16 +59,9 @@ func ImageLoss(backend backends.Backend, model Model, ctx *context.Context, imag
 			losses = append(losses, float64(v))
 		}
 	}
-	var sum, sq float64
-	for _, l := range losses {
-		sum += l
-	}
-	mean := sum / float64(len(losses))
-	for _, l := range losses {
-		sq += (l - mean) * (l - mean)
-	}
+	mean, std := stat.MeanStdDev(losses, nil) // std: the sample standard deviation
 	if math.IsNaN(mean) || math.IsInf(mean, 0) {
 		return LossEstimate{}, errors.New("train: held-out loss is not finite")
 	}
-	return LossEstimate{Mean: mean, StdErr: math.Sqrt(sq/float64(len(losses)-1)) / math.Sqrt(float64(len(losses))), N: len(losses)}, nil
+	return LossEstimate{Mean: mean, StdErr: std / math.Sqrt(float64(len(losses))), N: len(losses)}, nil
 }
