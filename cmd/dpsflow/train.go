@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/dpsflow/dpsflow/internal/procstat"
 	"github.com/dpsflow/dpsflow/nodes/checkpoint"
 	"github.com/dpsflow/dpsflow/nodes/mnist"
 	"github.com/dpsflow/dpsflow/nodes/prior/adm"
@@ -42,12 +44,26 @@ type trainFlags struct {
 // trainReport is DIR/train.json.
 type trainReport struct {
 	train.Result
-	Config trainFlags `json:"config"`
-	Model  adm.Config `json:"model"`
-	Data   struct {
+	ImagesSeen int          `json:"images_seen"` // steps × batch
+	Command    string       `json:"command"`     // the command line that wrote the file
+	Machine    trainMachine `json:"machine"`
+	Config     trainFlags   `json:"config"`
+	Model      adm.Config   `json:"model"`
+	Data       struct {
 		Train int `json:"train_images"`
 		Test  int `json:"test_images"`
 	} `json:"data"`
+}
+
+// trainMachine is the machine and build of the process that wrote train.json (the last one
+// of a resumed run; the earlier ones ran the same command).
+type trainMachine struct {
+	Backend   string `json:"backend"` // the backend's name and description
+	CPU       string `json:"cpu,omitempty"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
 }
 
 // train's optimizer defaults (also what `dpsflow bench train` times).
@@ -66,7 +82,7 @@ func newTrainCmd() *cobra.Command {
 Adam and an EMA of the weights. It checkpoints to DIR every --checkpoint-every steps and on Ctrl-C;
 running the same command again continues from the last checkpoint and ends where an uninterrupted
 run would. At the end it writes DIR/model.safetensors (the EMA weights under PyTorch state-dict
-names) and DIR/train.json (steps, losses, settings, time).
+names) and DIR/train.json (the command, steps, images seen, losses, settings, time, machine).
 
 The defaults are sized for a CPU (11–20 min on 2 cores); after the first steps it prints
 the measured time per step and the time left. DIR/model_config.yaml describes the network, so
@@ -162,7 +178,10 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err != nil {
 		return err
 	}
-	report := trainReport{Result: *res, Config: f, Model: modelCfg}
+	report := trainReport{Result: *res, ImagesSeen: res.Steps * f.Batch, Command: givenCommandLine(cmd),
+		Machine: trainMachine{Backend: backend.Name() + " (" + backend.Description() + ")", CPU: procstat.CPUModel(),
+			CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH},
+		Config: f, Model: modelCfg}
 	report.Data.Train, report.Data.Test = trainSet.N, testSet.N
 	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {

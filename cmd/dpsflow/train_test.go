@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -74,7 +75,14 @@ func TestTrainWritesModelAndReportAndResumes(t *testing.T) {
 		RunningLoss float64  `json:"running_loss"`
 		HeldOutLoss float64  `json:"held_out_loss"`
 		Seconds     *float64 `json:"seconds"`
-		Config      struct {
+		ImagesSeen  int      `json:"images_seen"`
+		Command     string   `json:"command"`
+		Machine     struct {
+			Backend   string `json:"backend"`
+			CPUs      int    `json:"cpus"`
+			GoVersion string `json:"go_version"`
+		} `json:"machine"`
+		Config struct {
 			Steps int    `json:"steps"`
 			Batch int    `json:"batch"`
 			Data  string `json:"data"`
@@ -89,6 +97,15 @@ func TestTrainWritesModelAndReportAndResumes(t *testing.T) {
 		!(report.RunningLoss > 0) || report.Config.Batch != 2 || report.Config.Data != data ||
 		report.Data.Train != 5 || report.Data.Test != 1 {
 		t.Errorf("train.json: %+v", report)
+	}
+	// How the file was made: the command as given (flags in alphabetical order), the images
+	// seen by both processes, the machine of the last one.
+	if want := "dpsflow train --batch 2 --data " + data + " --out " + out + " --quiet --steps 2"; report.Command != want {
+		t.Errorf("train.json command %q, want %q", report.Command, want)
+	}
+	if report.ImagesSeen != 4 || report.Machine.CPUs != runtime.NumCPU() || report.Machine.GoVersion != runtime.Version() ||
+		!strings.HasPrefix(report.Machine.Backend, "embedded") {
+		t.Errorf("train.json images_seen %d, machine %+v", report.ImagesSeen, report.Machine)
 	}
 
 	weights, meta, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -83,7 +82,7 @@ func runTrainClassifier(cmd *cobra.Command, cfg mnistnet.TrainConfig, data, out 
 	if err != nil {
 		return err
 	}
-	report := classifierReport{TrainResult: res, Command: "dpsflow " + strings.Join(os.Args[1:], " ")}
+	report := classifierReport{TrainResult: res, Command: givenCommandLine(cmd)}
 	raw, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return err

@@ -29,8 +29,11 @@ func TestTrainClassifierCommand(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(dir, "train.json"))
 	must(t, err)
 	must(t, json.Unmarshal(data, &rep))
-	if rep.Steps != 3 || rep.TestImages != 100 || rep.TestAccuracy < 0 || rep.TestAccuracy > 1 || rep.Command == "" {
+	if rep.Steps != 3 || rep.TestImages != 100 || rep.TestAccuracy < 0 || rep.TestAccuracy > 1 {
 		t.Errorf("train.json: %+v", rep)
+	}
+	if want := "dpsflow train-classifier --batch 8 --out " + dir + " --quiet --steps 3 --test-images 100 --warmup 1"; rep.Command != want {
+		t.Errorf("train.json command %q, want %q", rep.Command, want)
 	}
 	if _, code, _ := runCLI(t, "train-classifier"); code != 2 {
 		t.Errorf("no --out: exit %d, want 2", code)

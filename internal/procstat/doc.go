@@ -1,3 +1,3 @@
-// Package procstat reads the current process's memory figures from /proc, for benchmarks
-// that report peak memory.
+// Package procstat reads the current process's memory figures and the machine's processor
+// from /proc, for benchmarks that report peak memory and reports that record the machine.
 package procstat
