@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -55,15 +54,11 @@ type trainReport struct {
 	} `json:"data"`
 }
 
-// trainMachine is the machine and build of the process that wrote train.json (the last one
-// of a resumed run; the earlier ones ran the same command).
+// trainMachine is the backend and machine of the process that wrote train.json (the last
+// one of a resumed run; the earlier ones ran the same command).
 type trainMachine struct {
-	Backend   string `json:"backend"` // the backend's name and description
-	CPU       string `json:"cpu,omitempty"`
-	CPUs      int    `json:"cpus"`
-	GoVersion string `json:"go_version"`
-	GOOS      string `json:"goos"`
-	GOARCH    string `json:"goarch"`
+	Backend string `json:"backend"` // the backend's name and description
+	procstat.Machine
 }
 
 // train's optimizer defaults (also what `dpsflow bench train` times).
@@ -179,9 +174,8 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		return err
 	}
 	report := trainReport{Result: *res, ImagesSeen: res.Steps * f.Batch, Command: givenCommandLine(cmd),
-		Machine: trainMachine{Backend: backend.Name() + " (" + backend.Description() + ")", CPU: procstat.CPUModel(),
-			CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH},
-		Config: f, Model: modelCfg}
+		Machine: trainMachine{Backend: backend.Name() + " (" + backend.Description() + ")", Machine: procstat.ThisMachine()},
+		Config:  f, Model: modelCfg}
 	report.Data.Train, report.Data.Test = trainSet.N, testSet.N
 	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {

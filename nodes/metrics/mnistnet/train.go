@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
+
 	"strings"
 	"time"
 
+	"github.com/dpsflow/dpsflow/internal/procstat"
 	"github.com/dpsflow/dpsflow/nodes/checkpoint"
 	"github.com/dpsflow/dpsflow/nodes/mnist"
 	"github.com/dpsflow/dpsflow/xla"
@@ -68,13 +69,10 @@ type TrainResult struct {
 	TrainSeconds float64     `json:"train_seconds"` // wall time of the optimizer steps, compilation included
 	EvalSeconds  float64     `json:"eval_seconds"`
 	Backend      string      `json:"backend"` // the backend's name and description
-	GoVersion    string      `json:"go_version"`
-	GOOS         string      `json:"goos"`
-	GOARCH       string      `json:"goarch"`
-	CPUs         int         `json:"cpus"`
-	Out          string      `json:"out"`
-	Architecture string      `json:"architecture"`
-	TrainImages  int         `json:"train_images"`
+	procstat.Machine
+	Out          string `json:"out"`
+	Architecture string `json:"architecture"`
+	TrainImages  int    `json:"train_images"`
 }
 
 // Architecture describes the network in one line.
@@ -219,8 +217,7 @@ func Train(ctx stdcontext.Context, cfg TrainConfig, dataDir, out string, progres
 	defer release()
 
 	res := TrainResult{Config: cfg, Steps: cfg.Steps, Params: NumParams(), Out: out, Architecture: Architecture,
-		Backend: backend.Name() + " (" + backend.Description() + ")", GoVersion: runtime.Version(),
-		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), TrainImages: trainSet.N,
+		Backend: backend.Name() + " (" + backend.Description() + ")", Machine: procstat.ThisMachine(), TrainImages: trainSet.N,
 		Epochs: float64(cfg.Steps*cfg.Batch) / float64(trainSet.N)}
 
 	weights, losses, secs, err := fit(ctx, backend, cfg, trainSet, progress)
