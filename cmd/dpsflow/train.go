@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/dpsflow/dpsflow/nodes/prior/adm"
 	"github.com/dpsflow/dpsflow/nodes/train"
 	"github.com/dpsflow/dpsflow/xla"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 )
@@ -35,6 +38,7 @@ type trainFlags struct {
 	EMA             float64 `json:"ema"`
 	CheckpointEvery int     `json:"checkpoint_every"`
 	Seed            uint64  `json:"seed"`
+	InitFrom        string  `json:"init_from,omitempty"`
 	Data            string  `json:"data"`
 	Backend         string  `json:"backend"`
 	Quiet           bool    `json:"-"`
@@ -43,8 +47,9 @@ type trainFlags struct {
 // trainReport is DIR/train.json.
 type trainReport struct {
 	train.Result
-	ImagesSeen int          `json:"images_seen"` // steps × batch
-	Command    string       `json:"command"`     // the command line that wrote the file
+	ImagesSeen int          `json:"images_seen"`           // steps × batch (of this run; a warm start's source saw more)
+	InitSHA256 string       `json:"init_sha256,omitempty"` // of --init-from's file
+	Command    string       `json:"command"`               // the command line that wrote the file
 	Machine    trainMachine `json:"machine"`
 	Config     trainFlags   `json:"config"`
 	Model      adm.Config   `json:"model"`
@@ -109,6 +114,7 @@ last tenth (by file name) is held out for the test loss.`,
 	fl.Float64Var(&f.EMA, "ema", trainDefaultEMA, "EMA decay of the exported weights")
 	fl.IntVar(&f.CheckpointEvery, "checkpoint-every", 100, "checkpoint interval in steps (0: only at the end)")
 	fl.Uint64Var(&f.Seed, "seed", 0, "seed of the initial weights, batch order and noise (default 0)")
+	fl.StringVar(&f.InitFrom, "init-from", "", "start from these weights (a .safetensors or PyTorch file of the same network, e.g. an earlier run's model.safetensors) instead of random ones; the optimizer, step count and schedule start afresh. A resume needs the same file")
 	fl.StringVar(&f.Data, "data", "mnist", `"mnist", a folder with the MNIST .gz files, or a folder of PNGs`)
 	fl.StringVar(&f.Backend, "backend", "", backendFlagUsage)
 	fl.BoolVar(&f.Quiet, "quiet", false, "no progress bar and no time estimate")
@@ -131,6 +137,12 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		return err
 	}
 	cfgJSON, _ := json.Marshal(modelCfg)
+	var init initialWeights
+	if f.InitFrom != "" {
+		if init, err = readInitialWeights(f.InitFrom); err != nil {
+			return err
+		}
+	}
 	est := &trainEstimate{w: cmd.ErrOrStderr(), total: f.Steps, batch: f.Batch, quiet: f.Quiet}
 	toImages := func(s *mnist.Set) train.Images {
 		return train.Images{Pixels: s.Images, N: s.N, C: 1, H: mnist.Size, W: mnist.Size}
@@ -139,6 +151,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		OutDir: f.Out, Steps: f.Steps, BatchSize: f.Batch, LR: f.LR, WarmupSteps: f.Warmup,
 		LRSchedule: f.LRSchedule, DecaySteps: f.LRDecaySteps, FinalLR: f.FinalLR,
 		EMADecay: f.EMA, CheckpointEvery: f.CheckpointEvery, Seed: f.Seed,
+		InitWeights: init.weights, InitFrom: init.name(),
 		Quiet: f.Quiet, Progress: cmd.ErrOrStderr(), OnStep: est.onStep,
 		Export:   checkpoint.WriteSafetensors,
 		ExportTo: filepath.Join(f.Out, "model.safetensors"),
@@ -173,7 +186,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if err != nil {
 		return err
 	}
-	report := trainReport{Result: *res, ImagesSeen: res.Steps * f.Batch, Command: givenCommandLine(cmd),
+	report := trainReport{Result: *res, ImagesSeen: res.Steps * f.Batch, InitSHA256: init.sha256, Command: givenCommandLine(cmd),
 		Machine: trainMachine{Backend: backend.Name() + " (" + backend.Description() + ")", Machine: procstat.ThisMachine()},
 		Config:  f, Model: modelCfg}
 	report.Data.Train, report.Data.Test = trainSet.N, testSet.N
@@ -189,6 +202,34 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		res.Steps, res.Steps-res.StartStep, res.StepsPerSecond, res.RunningLoss, res.HeldOutLoss,
 		time.Duration(res.Seconds*float64(time.Second)).Round(time.Second), res.ExportPath, jsonPath)
 	return nil
+}
+
+// initialWeights are --init-from's tensors and the sha256 of its file.
+type initialWeights struct {
+	weights map[string]*tensors.Tensor
+	sha256  string
+}
+
+// name identifies the weights to train's checkpoint by content, so a resume must give the
+// same file (under any path).
+func (w initialWeights) name() string {
+	if w.sha256 == "" {
+		return ""
+	}
+	return "sha256:" + w.sha256
+}
+
+func readInitialWeights(path string) (initialWeights, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return initialWeights{}, fmt.Errorf("--init-from: %w", err)
+	}
+	ws, err := checkpoint.Read(path)
+	if err != nil {
+		return initialWeights{}, fmt.Errorf("--init-from: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return initialWeights{weights: ws, sha256: hex.EncodeToString(sum[:])}, nil
 }
 
 // loadTrainData reads --data: MNIST (train and t10k), or a PNG folder split 9:1 by name.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"image"
 	"image/color"
 	"image/png"
@@ -165,5 +167,63 @@ func TestTrainCosineScheduleIsRecorded(t *testing.T) {
 		"--warmup", "0", "--lr-schedule", "cosine", "--lr-decay-steps", "5", "--final-lr", "2e-5"); code != 2 ||
 		err == nil || !strings.Contains(err.Error(), "learning-rate schedule cosine to 1e-05 at step 5, now cosine to 2e-05 at step 5") {
 		t.Errorf("another --final-lr: exit %d, %v\n%s", code, err, text)
+	}
+}
+
+func TestTrainInitFrom(t *testing.T) {
+	data, first, second := pngDigits(t, 6), t.TempDir(), t.TempDir()
+	if text, code, err := runCLI(t, "train", "--out", first, "--steps", "1", "--batch", "2", "--data", data, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	init := filepath.Join(first, "model.safetensors")
+	raw, err := os.ReadFile(init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	args := []string{"train", "--out", second, "--steps", "1", "--batch", "2", "--data", data, "--quiet", "--seed", "3", "--init-from", init}
+	if text, code, err := runCLI(t, args...); code != 0 {
+		t.Fatalf("warm start: exit %d: %v\n%s", code, err, text)
+	}
+	var report struct {
+		Steps      int    `json:"steps"`
+		ImagesSeen int    `json:"images_seen"`
+		InitSHA256 string `json:"init_sha256"`
+		Command    string `json:"command"`
+		Config     struct {
+			InitFrom string `json:"init_from"`
+		} `json:"config"`
+	}
+	readJSON(t, filepath.Join(second, "train.json"), &report)
+	if report.Steps != 1 || report.ImagesSeen != 2 || report.InitSHA256 != hex.EncodeToString(sum[:]) ||
+		report.Config.InitFrom != init || !strings.Contains(report.Command, " --init-from "+init+" ") {
+		t.Errorf("train.json: %+v", report)
+	}
+
+	if _, meta, err := checkpoint.ReadSafetensors(filepath.Join(second, "model.safetensors")); err != nil ||
+		meta["dpsflow.init_from"] != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("metadata %v (%v)", meta, err)
+	}
+
+	// A resume must name the same weights.
+	args[4] = "2"
+	if _, code, err := runCLI(t, args[:len(args)-2]...); code != 2 || err == nil ||
+		!strings.Contains(err.Error(), "initial weights sha256:"+hex.EncodeToString(sum[:])+", now random") {
+		t.Errorf("resume without --init-from: exit %d, %v", code, err)
+	}
+	if text, code, err := runCLI(t, args...); code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") {
+		t.Errorf("resume with --init-from: exit %d, %v\n%s", code, err, text)
+	}
+
+	// Weights of another network, and a missing file, are refused before any training.
+	if _, code, err := runCLI(t, "train", "--out", t.TempDir(), "--data", data, "--batch", "2", "--quiet",
+		"--init-from", filepath.Join("..", "..", "models", "mnistnet", "model.safetensors")); code != 2 || err == nil ||
+		!strings.Contains(err.Error(), "do not fit the model") || !strings.Contains(err.Error(), "is missing") {
+		t.Errorf("the classifier's weights: exit %d, %v", code, err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.safetensors")
+	if _, code, err := runCLI(t, "train", "--out", t.TempDir(), "--data", data, "--quiet", "--init-from", missing); code == 0 || err == nil ||
+		!strings.Contains(err.Error(), "--init-from") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing --init-from: exit %d, %v", code, err)
 	}
 }

@@ -45,6 +45,7 @@ type fingerprint struct {
 	DecaySteps  int     // cosine only
 	FinalLR     float64 // cosine only
 	EMADecay    float64
+	InitFrom    string // Config.InitFrom ("" for runs from random weights, and checkpoints made before it)
 	TrainN      int
 	Shape       [3]int // C, H, W
 }
@@ -59,7 +60,7 @@ type savedVar struct {
 func (t *Trainer) fingerprint() fingerprint {
 	c := t.cfg
 	f := fingerprint{Seed: c.Seed, BatchSize: c.BatchSize, LR: c.LR, WarmupSteps: c.WarmupSteps,
-		EMADecay: c.EMADecay, TrainN: t.train.N, Shape: [3]int{t.train.C, t.train.H, t.train.W}}
+		EMADecay: c.EMADecay, InitFrom: c.InitFrom, TrainN: t.train.N, Shape: [3]int{t.train.C, t.train.H, t.train.W}}
 	if c.LRSchedule == "cosine" {
 		// The decay's end is fixed when the run starts: a resume with more --steps goes on at FinalLR.
 		f.LRSchedule, f.DecaySteps, f.FinalLR = c.LRSchedule, c.decaySteps(), c.FinalLR
@@ -162,6 +163,7 @@ func diffFingerprints(got, want fingerprint) string {
 	add("warmup", got.WarmupSteps, want.WarmupSteps)
 	add("learning-rate schedule", scheduleName(got), scheduleName(want))
 	add("EMA decay", got.EMADecay, want.EMADecay)
+	add("initial weights", initName(got.InitFrom), initName(want.InitFrom))
 	add("training images", got.TrainN, want.TrainN)
 	add("image shape", got.Shape, want.Shape)
 	return strings.Join(out, ", ")
@@ -170,4 +172,11 @@ func diffFingerprints(got, want fingerprint) string {
 func scheduleName(f fingerprint) string {
 	c := Config{LRSchedule: f.LRSchedule, DecaySteps: f.DecaySteps, FinalLR: f.FinalLR}
 	return c.scheduleString()
+}
+
+func initName(from string) string {
+	if from == "" {
+		return "random"
+	}
+	return from
 }

@@ -10,6 +10,8 @@
 //
 // The learning rate warms up linearly, then stays or follows a half cosine down to a final
 // rate (Config.LRAt); it is a function of the step counter, so resumes stay exact.
+// Config.InitWeights warm-starts a run from another run's weights (a fresh optimizer and
+// schedule; the checkpoint records Config.InitFrom, so a resume must name the same weights).
 // ImageLoss scores any model's ε-loss on held-out images with per-image (t, ε), to compare
 // priors trained in different runs.
 //

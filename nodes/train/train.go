@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +65,14 @@ type Config struct {
 	EMADecay        float64 // ema ← d·ema + (1−d)·w after every step, e.g. 0.999; in [0, 1)
 	CheckpointEvery int     // save every K steps; 0: only at the end and when interrupted
 	Seed            uint64  // weights initialisation, batch order, t and ε
+
+	// InitWeights, when set, replaces the model's initial weights on a fresh run (a warm
+	// start from another run's export), by state-dict name (ExportName); every trainable
+	// variable needs one of the same shape and dtype, and every entry must be used. Adam's
+	// moments, the step counter and the schedule start afresh, and the EMA starts at these
+	// weights. A resumed run takes its weights from its checkpoint and does not read them.
+	InitWeights map[string]*tensors.Tensor
+	InitFrom    string // names InitWeights (e.g. its file and sha256); required with them, and must not change across a resume
 
 	EvalBatches int    // held-out batches of BatchSize test images; 0 means 8
 	EvalSeed    uint64 // t and ε of the held-out loss: fixed, independent of Seed
@@ -135,8 +145,19 @@ func New(backend backends.Backend, model Model, trainSet, testSet Images, cfg Co
 	if err := t.load(); err != nil {
 		return nil, err
 	}
-	if init, ok := model.(Initializer); ok && t.step == 0 && t.ctx.NumVariables() == 0 {
-		init.Init(t.ctx, cfg.Seed)
+	if fresh := t.ctx.NumVariables() == 0; fresh {
+		init, ok := model.(Initializer)
+		if ok {
+			init.Init(t.ctx, cfg.Seed)
+		}
+		if cfg.InitWeights != nil {
+			if !ok {
+				return nil, errors.New("train: initial weights need a model that creates its variables (an Initializer)")
+			}
+			if err := t.setWeights(cfg.InitWeights, cfg.InitFrom); err != nil {
+				return nil, err
+			}
+		}
 	}
 	t.startStep = t.step
 	var err error
@@ -179,6 +200,7 @@ func (c *Config) validate(trainSet, testSet Images) error {
 	}
 	check(c.EMADecay >= 0 && c.EMADecay < 1, "EMA decay must be in [0, 1), got %g", c.EMADecay)
 	check(c.CheckpointEvery >= 0, "checkpoint interval must not be negative, got %d", c.CheckpointEvery)
+	check((c.InitWeights == nil) == (c.InitFrom == ""), "initial weights and their name (InitFrom) go together")
 	check(c.EvalBatches >= 0, "eval batches must not be negative, got %d", c.EvalBatches)
 	for _, d := range []struct {
 		name string
@@ -449,6 +471,44 @@ func (t *Trainer) weights(ema bool) (map[string]*tensors.Tensor, error) {
 	return out, nil
 }
 
+// setWeights overwrites every trainable variable with the entry of ws under its state-dict
+// name; a missing, surplus or misshapen entry is an error naming it and source.
+func (t *Trainer) setWeights(ws map[string]*tensors.Tensor, source string) error {
+	seen := make(map[string]bool, len(ws))
+	var bad []string
+	for _, v := range t.modelVars() {
+		name := ExportName(v.Scope(), v.Name())
+		w, ok := ws[name]
+		seen[name] = ok
+		switch {
+		case !ok:
+			bad = append(bad, name+" is missing")
+		case !w.Shape().Equal(v.Shape()):
+			bad = append(bad, fmt.Sprintf("%s is %s, the model's is %s", name, w.Shape(), v.Shape()))
+		default:
+			value, err := w.LocalClone()
+			if err == nil {
+				err = v.SetValue(value)
+			}
+			if err != nil {
+				return fmt.Errorf("train: initial weights %s: %s: %w", source, name, err)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(ws)) {
+		if !seen[name] {
+			bad = append(bad, name+" is not a weight of the model")
+		}
+	}
+	if len(bad) > 0 {
+		if len(bad) > 8 {
+			bad = append(bad[:8], fmt.Sprintf("and %d more", len(bad)-8))
+		}
+		return fmt.Errorf("train: initial weights %s do not fit the model: %s", source, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
 // Weights returns a copy of the current (raw) weights by state-dict name.
 func (t *Trainer) Weights() (map[string]*tensors.Tensor, error) { return t.weights(false) }
 
@@ -581,6 +641,9 @@ func (t *Trainer) export(res *Result) error {
 		"dpsflow.seed":          fmt.Sprint(t.cfg.Seed),
 		"dpsflow.held_out_loss": fmt.Sprint(res.HeldOutLoss),
 		"dpsflow.schedule":      "linear 1000 1e-4 0.02",
+	}
+	if t.cfg.InitFrom != "" {
+		meta["dpsflow.init_from"] = t.cfg.InitFrom // the steps above are this run's, after those weights
 	}
 	for k, v := range t.cfg.Metadata {
 		meta[k] = v
