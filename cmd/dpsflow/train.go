@@ -39,6 +39,7 @@ type trainFlags struct {
 	CheckpointEvery int     `json:"checkpoint_every"`
 	Seed            uint64  `json:"seed"`
 	InitFrom        string  `json:"init_from,omitempty"`
+	ModelConfig     string  `json:"model_config,omitempty"`
 	Data            string  `json:"data"`
 	Backend         string  `json:"backend"`
 	Quiet           bool    `json:"-"`
@@ -78,7 +79,7 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train --out DIR",
 		Short: "Train the small MNIST diffusion prior (ADM UNet, ε-prediction)",
-		Long: `train fits the small ADM UNet (32×32, 1 channel) to MNIST or a folder of PNGs with DDPM's ε-loss,
+		Long: `train fits the small ADM UNet (32×32, 1 channel; or the network of --model-config) to MNIST or a folder of PNGs with DDPM's ε-loss,
 Adam and an EMA of the weights. It checkpoints to DIR every --checkpoint-every steps and on Ctrl-C;
 running the same command again continues from the last checkpoint and ends where an uninterrupted
 run would. At the end it writes DIR/model.safetensors (the EMA weights under PyTorch state-dict
@@ -115,6 +116,7 @@ last tenth (by file name) is held out for the test loss.`,
 	fl.IntVar(&f.CheckpointEvery, "checkpoint-every", 100, "checkpoint interval in steps (0: only at the end)")
 	fl.Uint64Var(&f.Seed, "seed", 0, "seed of the initial weights, batch order and noise (default 0)")
 	fl.StringVar(&f.InitFrom, "init-from", "", "start from these weights (a .safetensors or PyTorch file of the same network, e.g. an earlier run's model.safetensors) instead of random ones; the optimizer, step count and schedule start afresh. A resume needs the same file")
+	fl.StringVar(&f.ModelConfig, "model-config", "", "the network: a reference-format model_config.yaml with in_channels: 1 and image_size: 32 (default: the shipped prior's, adm.SmallMNISTConfig); a resume needs the same network")
 	fl.StringVar(&f.Data, "data", "mnist", `"mnist", a folder with the MNIST .gz files, or a folder of PNGs`)
 	fl.StringVar(&f.Backend, "backend", "", backendFlagUsage)
 	fl.BoolVar(&f.Quiet, "quiet", false, "no progress bar and no time estimate")
@@ -131,10 +133,13 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		return err
 	}
 	defer backend.Finalize()
-	modelCfg := adm.SmallMNISTConfig()
+	modelCfg, network, err := trainNetwork(f.ModelConfig)
+	if err != nil {
+		return usageError{err}
+	}
 	model, err := adm.New(modelCfg)
 	if err != nil {
-		return err
+		return usageError{fmt.Errorf("--model-config %s: %w", f.ModelConfig, err)}
 	}
 	cfgJSON, _ := json.Marshal(modelCfg)
 	var init initialWeights
@@ -151,7 +156,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		OutDir: f.Out, Steps: f.Steps, BatchSize: f.Batch, LR: f.LR, WarmupSteps: f.Warmup,
 		LRSchedule: f.LRSchedule, DecaySteps: f.LRDecaySteps, FinalLR: f.FinalLR,
 		EMADecay: f.EMA, CheckpointEvery: f.CheckpointEvery, Seed: f.Seed,
-		InitWeights: init.weights, InitFrom: init.name(),
+		InitWeights: init.weights, InitFrom: init.name(), Network: network,
 		Quiet: f.Quiet, Progress: cmd.ErrOrStderr(), OnStep: est.onStep,
 		Export:   checkpoint.WriteSafetensors,
 		ExportTo: filepath.Join(f.Out, "model.safetensors"),
@@ -254,6 +259,38 @@ func loadTrainData(spec string) (trainSet, testSet *mnist.Set, err error) {
 // writeTrainModelConfig writes DIR/model_config.yaml, the reference-format config of the
 // trained network, so DIR's weights load with --model-config DIR/model_config.yaml
 // --checkpoint DIR/model.safetensors. model_path is relative to DIR.
+// trainNetwork is the network to train: the shipped prior's, or the one of the model config
+// at path. network names it for the checkpoint's fingerprint: "" for the shipped prior's
+// (which every checkpoint made before --model-config was trained with, whether or not the
+// file is given), otherwise the config as JSON.
+func trainNetwork(path string) (cfg adm.Config, network string, err error) {
+	def := adm.SmallMNISTConfig()
+	if path == "" {
+		return def, "", nil
+	}
+	if cfg, err = adm.LoadConfig(path); err != nil {
+		return cfg, "", fmt.Errorf("--model-config: %w", err)
+	}
+	cfg.ModelPath = "" // the weights are what training makes
+	switch {
+	case cfg.InChannels != 1 || cfg.ImageSize != mnist.Size:
+		return cfg, "", fmt.Errorf("--model-config %s: in_channels %d and image_size %d, but the training images are 1×%d×%d (set in_channels: 1 and image_size: %d)",
+			path, cfg.InChannels, cfg.ImageSize, mnist.Size, mnist.Size, mnist.Size)
+	case cfg.ClassCond:
+		return cfg, "", fmt.Errorf("--model-config %s: class_cond: dpsflow train fits an unconditional prior (no labels)", path)
+	case cfg.LearnSigma:
+		return cfg, "", fmt.Errorf("--model-config %s: learn_sigma: dpsflow train fits ε only, so the variance head would stay untrained", path)
+	}
+	if cfg == def {
+		return cfg, "", nil
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return cfg, "", err
+	}
+	return cfg, string(data), nil
+}
+
 func writeTrainModelConfig(dir string, cfg adm.Config) error {
 	cfg.ModelPath = "model.safetensors"
 	data, err := yaml.Marshal(cfg)

@@ -227,3 +227,82 @@ func TestTrainInitFrom(t *testing.T) {
 		t.Errorf("a missing --init-from: exit %d, %v", code, err)
 	}
 }
+
+func TestTrainModelConfig(t *testing.T) {
+	data, cfgDir := pngDigits(t, 6), t.TempDir()
+	writeConfig := func(name, extra string) string {
+		path := filepath.Join(cfgDir, name)
+		body := "image_size: 32\nnum_channels: 32\nnum_res_blocks: 1\nchannel_mult: \"1,1\"\nattention_resolutions: \"8\"\n" +
+			"num_heads: 2\nuse_scale_shift_norm: True\nresblock_updown: True\n" + extra
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	narrow := writeConfig("narrow.yaml", "in_channels: 1\n")
+	out := t.TempDir()
+	args := []string{"train", "--out", out, "--steps", "1", "--batch", "2", "--data", data, "--quiet", "--model-config", narrow}
+	if text, code, err := runCLI(t, args...); code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	// The export and its config are the narrow network's: its middle has 32 channels, not 64.
+	weights, _, err := checkpoint.ReadSafetensors(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := weights["middle_block.0.in_layers.0.weight"]; w == nil || w.Shape().Dimensions[0] != 32 {
+		t.Errorf("middle_block.0.in_layers.0.weight: %v, want 32 channels", w)
+	}
+	written, err := adm.LoadConfig(filepath.Join(out, "model_config.yaml"))
+	if err != nil || written.ChannelMult != "1,1" {
+		t.Errorf("model_config.yaml: %+v (%v)", written, err)
+	}
+	var report struct {
+		Config struct {
+			ModelConfig string `json:"model_config"`
+		} `json:"config"`
+		Model adm.Config `json:"model"`
+	}
+	readJSON(t, filepath.Join(out, "train.json"), &report)
+	if report.Config.ModelConfig != narrow || report.Model.ChannelMult != "1,1" {
+		t.Errorf("train.json: %+v", report)
+	}
+
+	// A resume must train the same network.
+	args[4] = "2"
+	if _, code, err := runCLI(t, args[:len(args)-2]...); code != 2 || err == nil ||
+		!strings.Contains(err.Error(), "now the default") || !strings.Contains(err.Error(), `"ChannelMult":"1,1"`) {
+		t.Errorf("resume without --model-config: exit %d, %v", code, err)
+	}
+	if text, code, err := runCLI(t, args...); code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") {
+		t.Errorf("resume with --model-config: exit %d, %v\n%s", code, err, text)
+	}
+
+	// The shipped prior's config is the default network, so it continues a run made without it.
+	def := t.TempDir()
+	if text, code, err := runCLI(t, "train", "--out", def, "--steps", "1", "--batch", "2", "--data", data, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	shipped := filepath.Join("..", "..", "models", "mnist", "model_config.yaml")
+	if text, code, err := runCLI(t, "train", "--out", def, "--steps", "2", "--batch", "2", "--data", data, "--quiet",
+		"--model-config", shipped); code != 0 || !strings.Contains(text, "trained 2 steps (1 in this run") {
+		t.Errorf("resume with the shipped config: exit %d, %v\n%s", code, err, text)
+	}
+
+	// Networks train cannot fit are refused before any training, naming the file and key.
+	for _, c := range []struct{ path, want string }{
+		{writeConfig("rgb.yaml", ""), "in_channels 3 and image_size 32"},
+		{writeConfig("sigma.yaml", "in_channels: 1\nlearn_sigma: True\n"), "learn_sigma"},
+		{writeConfig("cond.yaml", "in_channels: 1\nclass_cond: True\n"), "class_cond"},
+		{filepath.Join(cfgDir, "none.yaml"), "none.yaml"},
+	} {
+		dir := t.TempDir()
+		if _, code, err := runCLI(t, "train", "--out", dir, "--data", data, "--quiet", "--model-config", c.path); code != 2 || err == nil ||
+			!strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--model-config %s: exit %d, %v", c.path, code, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			t.Errorf("--model-config %s: wrote %d files", c.path, len(entries))
+		}
+	}
+}

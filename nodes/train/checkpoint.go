@@ -46,6 +46,7 @@ type fingerprint struct {
 	FinalLR     float64 // cosine only
 	EMADecay    float64
 	InitFrom    string // Config.InitFrom ("" for runs from random weights, and checkpoints made before it)
+	Network     string // Config.Network ("" for the default network, and checkpoints made before it)
 	TrainN      int
 	Shape       [3]int // C, H, W
 }
@@ -60,7 +61,7 @@ type savedVar struct {
 func (t *Trainer) fingerprint() fingerprint {
 	c := t.cfg
 	f := fingerprint{Seed: c.Seed, BatchSize: c.BatchSize, LR: c.LR, WarmupSteps: c.WarmupSteps,
-		EMADecay: c.EMADecay, InitFrom: c.InitFrom, TrainN: t.train.N, Shape: [3]int{t.train.C, t.train.H, t.train.W}}
+		EMADecay: c.EMADecay, InitFrom: c.InitFrom, Network: c.Network, TrainN: t.train.N, Shape: [3]int{t.train.C, t.train.H, t.train.W}}
 	if c.LRSchedule == "cosine" {
 		// The decay's end is fixed when the run starts: a resume with more --steps goes on at FinalLR.
 		f.LRSchedule, f.DecaySteps, f.FinalLR = c.LRSchedule, c.decaySteps(), c.FinalLR
@@ -164,6 +165,7 @@ func diffFingerprints(got, want fingerprint) string {
 	add("learning-rate schedule", scheduleName(got), scheduleName(want))
 	add("EMA decay", got.EMADecay, want.EMADecay)
 	add("initial weights", initName(got.InitFrom), initName(want.InitFrom))
+	add("network", networkName(got.Network), networkName(want.Network))
 	add("training images", got.TrainN, want.TrainN)
 	add("image shape", got.Shape, want.Shape)
 	return strings.Join(out, ", ")
@@ -172,6 +174,13 @@ func diffFingerprints(got, want fingerprint) string {
 func scheduleName(f fingerprint) string {
 	c := Config{LRSchedule: f.LRSchedule, DecaySteps: f.DecaySteps, FinalLR: f.FinalLR}
 	return c.scheduleString()
+}
+
+func networkName(network string) string {
+	if network == "" {
+		return "the default"
+	}
+	return network
 }
 
 func initName(from string) string {

@@ -12,6 +12,8 @@
 // rate (Config.LRAt); it is a function of the step counter, so resumes stay exact.
 // Config.InitWeights warm-starts a run from another run's weights (a fresh optimizer and
 // schedule; the checkpoint records Config.InitFrom, so a resume must name the same weights).
+// Config.Network names a network other than the caller's default, so that a checkpoint of
+// another network is refused by name.
 // ImageLoss scores any model's ε-loss on held-out images with per-image (t, ε), to compare
 // priors trained in different runs.
 //

@@ -74,6 +74,12 @@ type Config struct {
 	InitWeights map[string]*tensors.Tensor
 	InitFrom    string // names InitWeights (e.g. its file and sha256); required with them, and must not change across a resume
 
+	// Network names the model's architecture when it is not the caller's default (e.g. its
+	// config as JSON), so that a checkpoint of another network is refused by name instead of
+	// failing on its first variable; it must not change across a resume. "" is the default
+	// network, which every checkpoint made before this field was trained with.
+	Network string
+
 	EvalBatches int    // held-out batches of BatchSize test images; 0 means 8
 	EvalSeed    uint64 // t and ε of the held-out loss: fixed, independent of Seed
 

@@ -252,10 +252,11 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 
 	// Different settings cannot continue the checkpoint.
 	bad := resumeConfig(dir, steps)
-	bad.Seed, bad.BatchSize, bad.FinalLR = 8, 8, 2e-3
+	bad.Seed, bad.BatchSize, bad.FinalLR, bad.Network = 8, 8, 2e-3, "wide"
 	if _, err := New(backend(t), tinyConv{}, smooth(128, 1), smooth(32, 2), bad); err == nil ||
 		!strings.Contains(err.Error(), "seed 7, now 8") || !strings.Contains(err.Error(), "batch size 16, now 8") ||
-		!strings.Contains(err.Error(), "learning-rate schedule cosine to 0.001 at step 10, now cosine to 0.002 at step 10") {
+		!strings.Contains(err.Error(), "learning-rate schedule cosine to 0.001 at step 10, now cosine to 0.002 at step 10") ||
+		!strings.Contains(err.Error(), "network the default, now wide") {
 		t.Errorf("mismatched settings: %v", err)
 	}
 	// More steps may follow: the decay's end was fixed at the start, the rate stays at FinalLR.
