@@ -256,9 +256,6 @@ func loadTrainData(spec string) (trainSet, testSet *mnist.Set, err error) {
 	return trainSet, testSet, nil
 }
 
-// writeTrainModelConfig writes DIR/model_config.yaml, the reference-format config of the
-// trained network, so DIR's weights load with --model-config DIR/model_config.yaml
-// --checkpoint DIR/model.safetensors. model_path is relative to DIR.
 // trainNetwork is the network to train: the shipped prior's, or the one of the model config
 // at path. network names it for the checkpoint's fingerprint: "" for the shipped prior's
 // (which every checkpoint made before --model-config was trained with, whether or not the
@@ -269,7 +266,7 @@ func trainNetwork(path string) (cfg adm.Config, network string, err error) {
 		return def, "", nil
 	}
 	if cfg, err = adm.LoadConfig(path); err != nil {
-		return cfg, "", fmt.Errorf("--model-config: %w", err)
+		return cfg, "", err // it names the file (and the line)
 	}
 	cfg.ModelPath = "" // the weights are what training makes
 	switch {
@@ -291,6 +288,9 @@ func trainNetwork(path string) (cfg adm.Config, network string, err error) {
 	return cfg, string(data), nil
 }
 
+// writeTrainModelConfig writes DIR/model_config.yaml, the reference-format config of the
+// trained network, so DIR's weights load with --model-config DIR/model_config.yaml
+// --checkpoint DIR/model.safetensors. model_path is relative to DIR.
 func writeTrainModelConfig(dir string, cfg adm.Config) error {
 	cfg.ModelPath = "model.safetensors"
 	data, err := yaml.Marshal(cfg)

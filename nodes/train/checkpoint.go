@@ -164,8 +164,8 @@ func diffFingerprints(got, want fingerprint) string {
 	add("warmup", got.WarmupSteps, want.WarmupSteps)
 	add("learning-rate schedule", scheduleName(got), scheduleName(want))
 	add("EMA decay", got.EMADecay, want.EMADecay)
-	add("initial weights", initName(got.InitFrom), initName(want.InitFrom))
-	add("network", networkName(got.Network), networkName(want.Network))
+	add("initial weights", orLabel(got.InitFrom, "random"), orLabel(want.InitFrom, "random"))
+	add("network", orLabel(got.Network, "the default"), orLabel(want.Network, "the default"))
 	add("training images", got.TrainN, want.TrainN)
 	add("image shape", got.Shape, want.Shape)
 	return strings.Join(out, ", ")
@@ -176,16 +176,10 @@ func scheduleName(f fingerprint) string {
 	return c.scheduleString()
 }
 
-func networkName(network string) string {
-	if network == "" {
-		return "the default"
+// orLabel is s, or label when s is empty (a field that old checkpoints lack).
+func orLabel(s, label string) string {
+	if s == "" {
+		return label
 	}
-	return network
-}
-
-func initName(from string) string {
-	if from == "" {
-		return "random"
-	}
-	return from
+	return s
 }
