@@ -1,10 +1,10 @@
 package train
 
 import (
+	"cmp"
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dpsflow/dpsflow/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -164,8 +165,9 @@ func diffFingerprints(got, want fingerprint) string {
 	add("warmup", got.WarmupSteps, want.WarmupSteps)
 	add("learning-rate schedule", scheduleName(got), scheduleName(want))
 	add("EMA decay", got.EMADecay, want.EMADecay)
-	add("initial weights", orLabel(got.InitFrom, "random"), orLabel(want.InitFrom, "random"))
-	add("network", orLabel(got.Network, "the default"), orLabel(want.Network, "the default"))
+	// cmp.Or labels the empty value, which is also what older checkpoints hold.
+	add("initial weights", cmp.Or(got.InitFrom, "random"), cmp.Or(want.InitFrom, "random"))
+	add("network", cmp.Or(got.Network, "the default"), cmp.Or(want.Network, "the default"))
 	add("training images", got.TrainN, want.TrainN)
 	add("image shape", got.Shape, want.Shape)
 	return strings.Join(out, ", ")
@@ -174,12 +176,4 @@ func diffFingerprints(got, want fingerprint) string {
 func scheduleName(f fingerprint) string {
 	c := Config{LRSchedule: f.LRSchedule, DecaySteps: f.DecaySteps, FinalLR: f.FinalLR}
 	return c.scheduleString()
-}
-
-// orLabel is s, or label when s is empty (a field that old checkpoints lack).
-func orLabel(s, label string) string {
-	if s == "" {
-		return label
-	}
-	return s
 }
