@@ -8,7 +8,7 @@
 # 10 000 test digits, seed 0), samples/ and quality.json (1000 samples of 250 steps, seed 0,
 # scored by `model quality`), samples.png (the README's 36-sample grid), tasks/T/ (each
 # preset task on the 8 held-out digits, 100 steps, seed 0, with the vanilla baseline; phase
-# retrieval also with 4 restarts) and summary.md. About 35 min and 8 GB on 2 idle cores, most of
+# retrieval also with 4 restarts) and summary.md. About 35–42 min and 8 GB on 2 idle cores, most of
 # it the 1000 samples. Environment: N (samples, 1000), SAMPLE_STEPS (250), LOSS_N (10000),
 # TASK_FLAGS (extra flags for every `run`, e.g. "--n 2 --steps 2" for a quick check).
 set -euo pipefail
