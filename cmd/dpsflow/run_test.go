@@ -213,10 +213,18 @@ func lineHas(out, a, b string) bool {
 // Every task name runs end to end on a small MNIST batch, and DPS beats the unconditional
 // (vanilla) sampler on the same measurement in mean PSNR. Small and short (2 digits, 30
 // steps) to keep the test run quick; the note of the dag issue has the full-size numbers.
+// Phase retrieval runs as the paper reports it, the best of 4 runs (here by residual): a
+// single 30-step run lands on the digit or on a shifted or rotated twin by chance, so with 2
+// digits one run is a coin flip against vanilla (the sixth-cycle prior: 10.64 against 10.65
+// dB at seed 1; with 4 restarts 16.8 against 9.4).
 func TestRunEveryTaskBeatsVanilla(t *testing.T) {
 	for _, name := range []string{"sr4", "inpaint-box", "inpaint-random", "deblur-gauss", "deblur-motion", "phase-retrieval", "deblur-nonlinear"} {
 		out := filepath.Join(t.TempDir(), name)
-		got, code, err := runCLI(t, "run", "--task", name, "--n", "2", "--steps", "30", "--seed", "1", "--baseline", "vanilla", "--out", out)
+		args := []string{"run", "--task", name, "--n", "2", "--steps", "30", "--seed", "1", "--baseline", "vanilla", "--out", out}
+		if name == "phase-retrieval" {
+			args = append(args, "--restarts", "4")
+		}
+		got, code, err := runCLI(t, args...)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %v\n%s", name, code, err, got)
 		}
