@@ -31,6 +31,9 @@ type sampleQuality struct {
 	// the first N training digits' (real digits: the best a prior can do at this N).
 	Test  setDistance `json:"to_test"`
 	Floor setDistance `json:"floor_train_to_test"`
+	// KIDSubsetSize is the images per KID subset actually drawn. When it is all of them,
+	// every subset is the whole set and kid_std is zero up to rounding: no noise estimate.
+	KIDSubsetSize int `json:"kid_subset_size"`
 }
 
 type setDistance struct {
@@ -107,6 +110,7 @@ func scoreSamples(backend backends.Backend, dir string, samples *mnist.Set, o fi
 		return nil, err
 	}
 	q := &sampleQuality{Images: dir, N: samples.N, ConfidentAt: confidentAt, MinClassFraction: 1}
+	q.KIDSubsetSize = min(n, o.SubsetSize) // as fid.KID draws them
 	for _, l := range logits {
 		class, conf := softmaxMax(l)
 		q.MeanConfidence += conf / float64(samples.N)
@@ -178,6 +182,15 @@ func printQuality(w io.Writer, q *sampleQuality) {
 		fmt.Fprintf(w, " %d: %.1f %%", c, 100*f)
 	}
 	fmt.Fprintf(w, " (smallest %.1f %%)\n", 100*q.MinClassFraction)
-	fmt.Fprintf(w, "to the test split: FD %.3g, KID %.3g ± %.2g\n", q.Test.FD, q.Test.KID, q.Test.KIDStd)
-	fmt.Fprintf(w, "floor (training digits to the test split): FD %.3g, KID %.3g ± %.2g\n", q.Floor.FD, q.Floor.KID, q.Floor.KIDStd)
+	kid := func(d setDistance) string {
+		if q.KIDSubsetSize >= q.N {
+			return fmt.Sprintf("%.3g", d.KID) // one subset in effect: its ± would be 0
+		}
+		return fmt.Sprintf("%.3g ± %.2g", d.KID, d.KIDStd)
+	}
+	fmt.Fprintf(w, "to the test split: FD %.3g, KID %s\n", q.Test.FD, kid(q.Test))
+	fmt.Fprintf(w, "floor (training digits to the test split): FD %.3g, KID %s\n", q.Floor.FD, kid(q.Floor))
+	if q.KIDSubsetSize >= q.N {
+		fmt.Fprintf(w, "(KID's subsets of %d are the whole sets, so it has no spread to report; --kid-subset-size below %d gives one)\n", q.KIDSubsetSize, q.N)
+	}
 }

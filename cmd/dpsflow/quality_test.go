@@ -55,6 +55,18 @@ func TestModelQualityOfRealDigitsEqualsTheFloor(t *testing.T) {
 	if q.Test.FD != q.Floor.FD || q.Test.KID != q.Floor.KID || q.Test.FD <= 0 {
 		t.Errorf("the training digits' own distance %+v is not the floor %+v", q.Test, q.Floor)
 	}
+	if q.KIDSubsetSize != 100 || q.Test.KIDStd <= 0 {
+		t.Errorf("subsets of 100 of %d: kid_subset_size %d, kid_std %g (want a spread)", n, q.KIDSubsetSize, q.Test.KIDStd)
+	}
+	// At the default subset size (1000) every subset is all 200: each draw is the same
+	// set reordered, so KID has no spread, and the text output says so instead of "± 0".
+	text, code, err := runCLI(t, "model", "quality", "--images", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %v\n%s", code, err, text)
+	}
+	if !strings.Contains(text, "KID's subsets of 200 are the whole sets") || strings.Contains(text, "±") {
+		t.Errorf("subsets covering the whole set: the output should say KID has no spread and print no ±:\n%s", text)
+	}
 	if _, code, err := runCLI(t, "model", "quality"); code != 2 || err == nil || !strings.Contains(err.Error(), "--images DIR is required") {
 		t.Errorf("no --images: exit %d, %v", code, err)
 	}
