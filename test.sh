@@ -2,7 +2,8 @@
 # The project's test command. Installs what the tests need from Debian when it is missing
 # (gcc for cgo and test plugins; NumPy, SciPy, PyTorch and scikit-image, which serve as independent
 # references in cross-checks; Jupyter for the kernel's conformance suite and the notebooks; Slurm
-# and munge for the sweep test, which starts a one-node cluster as root),
+# and munge for the sweep test, which starts a one-node cluster as root; jq for models/mnist's
+# scripts),
 # then runs every Go test. Extra arguments go to `go test`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +21,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # Slurm (with munge), for the sweep test that runs a real one-node cluster.
 command -v sbatch >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || need+=(slurm-wlm)
 command -v munged >/dev/null 2>&1 || need+=(munge)
+# jq, for models/mnist's scripts (seeds_test.go runs seeds.sh).
+command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "the tests need: ${need[*]}; install them with: sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
