@@ -5,15 +5,20 @@
 #
 #   models/mnist/seeds.sh OUT [--model-config M.yaml --checkpoint W.safetensors]
 #
-# Without model flags it runs the shipped prior. OUT/sS/T/ is the run of task T with seed S. For
-# each task seeds.md gives every seed's 8-digit mean PSNR, their mean and standard deviation;
-# with AGAINST=DIR (another OUT of this script, same seeds) also the mean over seeds of the
-# paired difference OUT − DIR ± its standard error over seeds. Called again, it skips finished
-# runs and resumes an interrupted one. About 2.3 min per seed on 2 idle cores. Environment:
-# SEEDS ("0 1 2 3 4 5 6"), TASK_FLAGS (extra flags for every `run`, e.g. "--n 2 --steps 2").
+# Without model flags it runs the shipped prior. OUT/sS/T/ is the run of task T with seed S (an
+# OUT holds one prior's runs: finished ones are not redone, whatever the flags). For each task
+# seeds.md gives every seed's 8-digit mean PSNR, their mean and standard deviation; with
+# AGAINST=DIR (another OUT of this script, same seeds) also the mean over seeds of the paired
+# difference OUT − DIR ± its standard error over seeds. Called again, it skips finished runs and
+# resumes an interrupted one. About 2.3 min per seed on 2 idle cores. Environment: SEEDS ("0 1 2
+# 3 4 5 6"), TASK_FLAGS (extra flags for every `run`, e.g. "--n 2 --steps 2").
 set -euo pipefail
 if [ $# -lt 1 ]; then
-  sed -n '2,13p' "$0" >&2
+  sed -n '2,14p' "$0" >&2
+  exit 2
+fi
+if ! command -v jq >/dev/null 2>&1; then
+  echo "seeds.sh needs jq for its table (Debian: apt-get install jq)" >&2
   exit 2
 fi
 out=$(realpath -m "$1")
