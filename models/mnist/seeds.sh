@@ -83,9 +83,10 @@ stats='def r(d): (. * pow(10; d) | round) / pow(10; d);
     echo "|---|---|---|"
   fi
   for task in "${tasks[@]}"; do
-    row=$(means "$out" "$task" | jq -rs "$stats"' | "| '"$task"' | \(map(r(2)) | join(", ")) | \($m | r(2)) (\($sd | r(2))) |"')
+    mine=$(means "$out" "$task")
+    row=$(jq -rs "$stats"' | "| '"$task"' | \(map(r(2)) | join(", ")) | \($m | r(2)) (\($sd | r(2))) |"' <<<"$mine")
     if [ -n "$against" ]; then
-      diff=$(paste <(means "$out" "$task") <(means "$against" "$task") | awk '{print $1 - $2}' |
+      diff=$(paste <(echo "$mine") <(means "$against" "$task") | awk '{print $1 - $2}' |
         jq -rs "$stats"' | "\($m | r(2)) ± \($sd / (length | sqrt) | r(2)) |"')
       row="$row $diff"
     fi
